@@ -1,0 +1,1 @@
+"""visit-counter: a Falcon API counting visits per replica in MariaDB."""

@@ -1,0 +1,33 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import falcon
+
+from api import render
+from api.resources import GreetingResource, LivenessResource, ReadinessResource, VisitsResource
+from api.settings import Settings
+from api.store import MariaDBStore, VisitStore
+
+
+def create_app(
+    settings: Settings | None = None, store: VisitStore | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """Build the WSGI app. Nothing here touches the database: start-up must
+    succeed while it is still down."""
+    settings = Settings.from_env() if settings is None else settings
+    store = MariaDBStore(settings) if store is None else store
+
+    app = falcon.App()
+    app.set_error_serializer(_serialize_error)
+    app.add_route("/", GreetingResource(store, settings.replica_name))
+    app.add_route("/visits", VisitsResource(store))
+    app.add_route("/healthz", LivenessResource())
+    app.add_route("/readyz", ReadinessResource(store))
+    return app
+
+
+def _serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    # Errors speak the same format as successes: one line of text by default,
+    # a small JSON object when the client prefers JSON.
+    resp.content_type, resp.text = render.error_body(req, error.title, error.description)

@@ -1,0 +1,81 @@
+"""HTTP resources: one small class per route, the store injected."""
+
+from __future__ import annotations
+
+import falcon
+
+from api import render
+from api.store import StoreUnavailable, VisitStore
+
+# Seconds a client should wait before retrying while the database is away.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(exc: StoreUnavailable) -> falcon.HTTPServiceUnavailable:
+    return falcon.HTTPServiceUnavailable(
+        title="database unavailable",
+        description=str(exc),
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
+class GreetingResource:
+    """GET /: count one visit for this replica, answer with every count."""
+
+    def __init__(self, store: VisitStore, replica: str) -> None:
+        self._store = store
+        self._replica = replica
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            counts = self._store.record_visit(self._replica)
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
+        if render.wants_json(req):
+            resp.content_type = render.JSON
+            resp.text = render.counts_json(self._replica, counts)
+        else:
+            resp.content_type = render.TEXT
+            resp.text = render.greeting_text(self._replica, counts)
+        # Each answer is a fresh count: no cache may replay it.
+        resp.cache_control = ["no-store"]
+
+
+class VisitsResource:
+    """GET /visits: the counts as JSON, counting nothing."""
+
+    def __init__(self, store: VisitStore) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            counts = self._store.counts()
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
+        resp.content_type = render.JSON
+        resp.text = render.counts_json(None, counts)
+        resp.cache_control = ["no-store"]
+
+
+class LivenessResource:
+    """GET /healthz: the process serves. Never touches the database, so a
+    database outage cannot make Kubernetes restart healthy replicas."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = render.TEXT
+        resp.text = "ok\n"
+
+
+class ReadinessResource:
+    """GET /readyz: the database answers within the timeout."""
+
+    def __init__(self, store: VisitStore) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self._store.ping()
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
+        resp.content_type = render.TEXT
+        resp.text = "ready\n"

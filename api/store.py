@@ -1,0 +1,184 @@
+"""Visit storage in MariaDB/MySQL.
+
+One connection per worker thread. A connection is checked for a server-side
+close before each use (without a round trip), so a request never spends its
+visit on a connection the database dropped during an outage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import threading
+from collections.abc import Callable
+from typing import Protocol, TypeAlias, TypeVar
+
+import pymysql
+
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS visits (
+    replica    VARCHAR(253) NOT NULL PRIMARY KEY,
+    count      BIGINT UNSIGNED NOT NULL,
+    first_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+"""
+
+# One visit is one atomic statement; with autocommit it holds the row lock only
+# for its own duration, never across the read that follows.
+RECORD_VISIT = (
+    "INSERT INTO visits (replica, count) VALUES (%s, 1) ON DUPLICATE KEY UPDATE count = count + 1"
+)
+
+# The documented order: replicas in the order they were first seen, ties
+# broken by name, so the list only ever grows at the bottom.
+READ_COUNTS = "SELECT replica, count FROM visits ORDER BY first_seen, replica"
+
+T = TypeVar("T")
+Connection: TypeAlias = "pymysql.connections.Connection[pymysql.cursors.Cursor]"
+
+# Counts in display order: (replica name, visits).
+Counts = list[tuple[str, int]]
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or failed; safe to show as a reason."""
+
+
+class VisitStore(Protocol):
+    def record_visit(self, replica: str) -> Counts:
+        """Count one visit for ``replica``; return counts that include it."""
+        ...
+
+    def counts(self) -> Counts:
+        """Every replica's count, counting nothing."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers in time."""
+        ...
+
+
+class MariaDBStore:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._local = threading.local()
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    def record_visit(self, replica: str) -> Counts:
+        def run(cursor: pymysql.cursors.Cursor) -> Counts:
+            cursor.execute(RECORD_VISIT, (replica,))
+            cursor.execute(READ_COUNTS)
+            return [(name, int(count)) for name, count in cursor.fetchall()]
+
+        return self._run(run)
+
+    def counts(self) -> Counts:
+        def run(cursor: pymysql.cursors.Cursor) -> Counts:
+            cursor.execute(READ_COUNTS)
+            return [(name, int(count)) for name, count in cursor.fetchall()]
+
+        return self._run(run)
+
+    def ping(self) -> None:
+        def run(cursor: pymysql.cursors.Cursor) -> None:
+            cursor.connection.ping(reconnect=False)
+
+        self._run(run)
+
+    def close(self) -> None:
+        """Close this thread's connection, if any."""
+        self._discard()
+
+    def _run(self, operation: Callable[[pymysql.cursors.Cursor], T]) -> T:
+        try:
+            connection = self._connection()
+            with connection.cursor() as cursor:
+                return operation(cursor)
+        except pymysql.Error as exc:
+            # A failed connection may be half-way through a packet: never reuse it.
+            self._discard()
+            reason = describe(exc)
+            log.warning("database unavailable: %s", reason)
+            raise StoreUnavailable(reason) from exc
+
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and not is_usable(connection):
+            self._discard()
+            connection = None
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _connect(self) -> Connection:
+        s = self._settings
+        connection = pymysql.connect(
+            host=s.db_host,
+            port=s.db_port,
+            user=s.db_user,
+            password=s.db_password,
+            database=s.db_name,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=s.db_connect_timeout,
+            read_timeout=s.db_connect_timeout,
+            write_timeout=s.db_connect_timeout,
+        )
+        try:
+            self._ensure_schema(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _ensure_schema(self, connection: Connection) -> None:
+        # CREATE TABLE IF NOT EXISTS is safe when replicas race; the flag only
+        # spares the statement on every later connection of this process.
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if not self._schema_ready:
+                with connection.cursor() as cursor:
+                    cursor.execute(SCHEMA)
+                self._schema_ready = True
+
+    def _discard(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            # Already broken: closing is only tidying up.
+            with contextlib.suppress(pymysql.Error):
+                connection.close()
+
+
+def is_usable(connection: Connection) -> bool:
+    """True unless the server closed the connection or sent something unasked.
+
+    Between requests the server never speaks first, so a readable socket means
+    an EOF (the server went away or restarted) or an error packet (idle
+    timeout, shutdown). Checking costs a poll() call, not a round trip.
+    """
+    # PyMySQL keeps the socket in a private attribute and has no accessor.
+    sock = getattr(connection, "_sock", None)
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poller.poll(0)
+
+
+def describe(exc: pymysql.Error) -> str:
+    """A one-line reason that is safe to show: the server's message, no traceback.
+
+    MariaDB messages name the user and host at most, never a password.
+    """
+    if len(exc.args) >= 2 and isinstance(exc.args[1], str):
+        return " ".join(f"{exc.args[1]} (error {exc.args[0]})".split())
+    return " ".join(str(exc).split()) or type(exc).__name__

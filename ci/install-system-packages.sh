@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test tiers need on a fresh Debian/Ubuntu box:
+# MariaDB's server binaries (the integration tier starts its own private
+# server from them), Python's venv module, and shellcheck.
+set -euo pipefail
+
+packages=(mariadb-server mariadb-client python3-venv shellcheck curl)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "system packages: all present (${packages[*]})"
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+
+echo "+ apt-get update && apt-get install ${missing[*]}"
+"${sudo[@]}" apt-get update -q
+# The packaged MariaDB service is not used: tests start their own server.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from api.settings import ServerSettings, Settings, SettingsError
+
+
+def test_defaults_follow_the_design_table() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings(
+        db_host="db",
+        db_port=3306,
+        db_name="visits",
+        db_user="visits",
+        db_password="",
+        db_connect_timeout=3.0,
+        replica_name=socket.gethostname(),
+    )
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.from_env(
+        {
+            "DB_HOST": "mariadb.internal",
+            "DB_PORT": "3307",
+            "DB_NAME": "counts",
+            "DB_USER": "counter",
+            "DB_PASSWORD": "s3cret",
+            "DB_CONNECT_TIMEOUT": "1.5",
+            "REPLICA_NAME": "pod-abc",
+        }
+    )
+    assert (settings.db_host, settings.db_port, settings.db_name, settings.db_user) == (
+        "mariadb.internal",
+        3307,
+        "counts",
+        "counter",
+    )
+    assert settings.db_password == "s3cret"
+    assert settings.db_connect_timeout == 1.5
+    assert settings.replica_name == "pod-abc"
+
+
+def test_password_never_appears_in_repr() -> None:
+    assert "s3cret" not in repr(Settings.from_env({"DB_PASSWORD": "s3cret"}))
+
+
+def test_password_file_is_read_without_its_trailing_newline(tmp_path: Path) -> None:
+    secret = tmp_path / "db_password"
+    secret.write_text("from-a-file\n")
+    assert Settings.from_env({"DB_PASSWORD_FILE": str(secret)}).db_password == "from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DB_PORT": "mysql"}, "DB_PORT must be a port number from 1 to 65535, got 'mysql'"),
+        ({"DB_PORT": "70000"}, "DB_PORT must be a port number from 1 to 65535, got '70000'"),
+        ({"DB_PORT": "-1"}, "DB_PORT must be a port number"),
+        ({"DB_CONNECT_TIMEOUT": "soon"}, "DB_CONNECT_TIMEOUT must be a number of seconds above 0"),
+        ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT must be a number of seconds above 0"),
+        ({"DB_CONNECT_TIMEOUT": "nan"}, "DB_CONNECT_TIMEOUT must be a number of seconds above 0"),
+        ({"DB_HOST": "  "}, "DB_HOST must not be blank"),
+        (
+            {"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/run/secrets/db"},
+            "DB_PASSWORD and DB_PASSWORD_FILE are both set; set only one",
+        ),
+        (
+            {"DB_PASSWORD_FILE": "/nonexistent/db_password"},
+            "DB_PASSWORD_FILE '/nonexistent/db_password' cannot be read",
+        ),
+        ({"REPLICA_NAME": "x" * 254}, "REPLICA_NAME is 254 characters long; the limit is 253"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    text = str(raised.value)
+    assert text.startswith(message)
+    assert "\n" not in text
+
+
+def test_server_defaults_scale_with_the_cpu_count() -> None:
+    assert ServerSettings.from_env({}, cpu_count=1) == ServerSettings(workers=2, threads=8)
+    assert ServerSettings.from_env({}, cpu_count=4) == ServerSettings(workers=4, threads=8)
+
+
+def test_server_settings_from_the_environment() -> None:
+    env = {"WEB_CONCURRENCY": "3", "WEB_THREADS": "16"}
+    assert ServerSettings.from_env(env, cpu_count=2) == ServerSettings(workers=3, threads=16)
+
+
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "WEB_THREADS"])
+@pytest.mark.parametrize("value", ["0", "many", "2.5"])
+def test_bad_server_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} must be a whole number of at least 1"):
+        ServerSettings.from_env({name: value})
