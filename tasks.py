@@ -44,6 +44,28 @@ def lint(c: Context) -> None:
 @task
 def lock(c: Context) -> None:
     """Re-pin requirements.txt and requirements-dev.txt, with hashes."""
-    compile_ = f"{PYTHON} -m piptools compile --quiet --generate-hashes --strip-extras --allow-unsafe"
+    compile_ = (
+        f"{PYTHON} -m piptools compile --quiet --generate-hashes --strip-extras --allow-unsafe"
+    )
     run(c, f"{compile_} --output-file requirements.txt pyproject.toml")
     run(c, f"{compile_} --extra dev --output-file requirements-dev.txt pyproject.toml")
+
+
+@task
+def dev(c: Context) -> None:
+    """Build and run the Compose stack in watch mode; Ctrl-C stops it."""
+    # --watch rebuilds the api when api/ changes; Ctrl-C stops the containers
+    # (`docker compose up` stops what it started on SIGINT).
+    run(c, "docker compose up --build --watch", pty=True)
+
+
+@task(help={"volumes": "also delete the database volume: every count is lost"})
+def down(c: Context, volumes: bool = False) -> None:
+    """Stop and remove the stack's containers (and its data with --volumes)."""
+    run(c, "docker compose down" + (" --volumes" if volumes else ""))
+
+
+@task(help={"service": "only this service (api or db)", "follow": "keep streaming"})
+def logs(c: Context, service: str = "", follow: bool = False) -> None:
+    """Show the stack's logs."""
+    run(c, f"docker compose logs{' --follow' if follow else ''} {service}".rstrip(), pty=follow)
