@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,13 @@ def missing(reason: str) -> None:
 
 
 def require_tool(name: str, hint: str = "") -> str:
-    """Return the absolute path of executable ``name``, or skip/fail the test."""
-    path = shutil.which(name)
+    """Return the absolute path of executable ``name``, or skip/fail the test.
+
+    The running virtualenv's bin/ is searched first: tools installed from the
+    lock file (hadolint, kubectl) live there even when it is not activated.
+    """
+    venv_bin = str(Path(sys.executable).parent)
+    path = shutil.which(name, path=venv_bin) or shutil.which(name)
     if path is None:
         missing(f"{name} is not installed" + (f" ({hint})" if hint else ""))
     assert path is not None  # for mypy; missing() never returns
