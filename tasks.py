@@ -69,3 +69,10 @@ def down(c: Context, volumes: bool = False) -> None:
 def logs(c: Context, service: str = "", follow: bool = False) -> None:
     """Show the stack's logs."""
     run(c, f"docker compose logs{' --follow' if follow else ''} {service}".rstrip(), pty=follow)
+
+
+@task(help={"kompose": "the kompose executable (default: kompose on PATH)"})
+def k8s_gen(c: Context, kompose: str = "kompose") -> None:
+    """Generate k8s/ from compose.yaml (kompose, then patches) and k8s/secret.env."""
+    # deploy/k8s_gen.py holds the logic and prints the kompose command it runs.
+    run(c, f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
