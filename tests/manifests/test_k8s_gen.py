@@ -1,0 +1,194 @@
+"""`invoke k8s-gen`: reproduces the committed k8s/, keeps credentials out of it,
+and refuses bad input with one line and nothing written."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from deploy.k8s_gen import GENERATED_MARK, KOMPOSE_VERSION
+from deploy.k8s_secret import SECRET_KEYS, compose_defaults
+from tests.manifests.conftest import committed_k8s_files, k8s_gen, run, snapshot
+from tests.tooling import REPO_ROOT
+
+
+def generated_files(repo: Path) -> dict[str, bytes]:
+    return {k: v for k, v in snapshot(repo / "k8s").items() if k != "secret.env"}
+
+
+def test_k8s_gen_reproduces_committed_k8s_byte_for_byte(generated: Path) -> None:
+    committed = {name: (REPO_ROOT / "k8s" / name).read_bytes() for name in committed_k8s_files()}
+    fresh = generated_files(generated)
+    assert sorted(fresh) == sorted(committed), "k8s-gen makes other files than git tracks in k8s/"
+    for name, content in fresh.items():
+        assert content == committed[name], f"k8s/{name} drifted: run `invoke k8s-gen` and commit"
+
+
+def test_k8s_gen_is_deterministic(generated: Path, kompose: str, tmp_path: Path) -> None:
+    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    assert k8s_gen(tmp_path, kompose).returncode == 0
+    assert generated_files(tmp_path) == generated_files(generated)
+
+
+def test_committed_k8s_has_only_generated_files_and_no_secret_env() -> None:
+    names = committed_k8s_files()
+    assert "kustomization.yaml" in names
+    assert "secret.env" not in names
+    for name in names:
+        text = (REPO_ROOT / "k8s" / name).read_text()
+        assert text.startswith(GENERATED_MARK), f"k8s/{name} lacks the generated-file header"
+        assert f"kompose {KOMPOSE_VERSION}" in text.splitlines()[0]
+    assert run(["git", "check-ignore", "--quiet", "k8s/secret.env"]).returncode == 0
+
+
+def test_no_credential_value_in_committed_k8s() -> None:
+    defaults = compose_defaults((REPO_ROOT / "compose.yaml").read_text())
+    example = dict(
+        line.split("=", 1)
+        for line in (REPO_ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    credentials = {defaults[k] for k in SECRET_KEYS} | {example[k] for k in SECRET_KEYS}
+    assert all(credentials), credentials
+    for name in committed_k8s_files():
+        text = (REPO_ROOT / "k8s" / name).read_text()
+        for value in credentials:
+            assert value not in text, f"a credential value appears in k8s/{name}"
+
+
+def test_secret_env_from_dev_defaults_is_private(generated: Path) -> None:
+    defaults = compose_defaults((generated / "compose.yaml").read_text())
+    secret_env = generated / "k8s" / "secret.env"
+    assert secret_env.read_text() == "".join(f"{k}={defaults[k]}\n" for k in SECRET_KEYS)
+    assert stat.S_IMODE(secret_env.stat().st_mode) == 0o600
+
+
+def test_env_file_sets_secret_but_not_manifests(
+    generated: Path, kompose: str, tmp_path: Path
+) -> None:
+    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    # Every key of .env.example, changed: the committed manifests must not
+    # follow a developer's .env (kompose would interpolate it), only secret.env.
+    (tmp_path / ".env").write_text(
+        "# a comment\n"
+        "DB_NAME=other_db\nDB_USER=other_user\nWEB_CONCURRENCY=7\n"
+        'DB_PASSWORD=\'s3cret #1\'\nexport DB_ROOT_PASSWORD="r00t=\\"x\\""\n'
+    )
+    result = k8s_gen(tmp_path, kompose)
+    assert result.returncode == 0, result.stderr
+    assert generated_files(tmp_path) == generated_files(generated)
+    assert (tmp_path / "k8s" / "secret.env").read_text() == (
+        'DB_PASSWORD=s3cret #1\nDB_ROOT_PASSWORD=r00t="x"\n'
+    )
+
+
+def test_secret_env_format_is_documented_key_value_lines() -> None:
+    # The VM's shell provisioning may write secret.env itself: the format is
+    # KEY=VALUE lines of exactly these keys, and the module says so.
+    import deploy.k8s_secret as module
+
+    assert SECRET_KEYS == ("DB_PASSWORD", "DB_ROOT_PASSWORD")
+    assert module.__doc__ is not None
+    assert "KEY=VALUE" in module.__doc__
+
+
+# --- bad input: one line, nothing written ----------------------------------------
+
+
+@pytest.fixture
+def repo_with_k8s(tmp_path: Path) -> Path:
+    """A temp repo whose k8s/ already holds the committed files and a secret.env."""
+    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    (tmp_path / "k8s").mkdir()
+    for name in committed_k8s_files():
+        shutil.copyfile(REPO_ROOT / "k8s" / name, tmp_path / "k8s" / name)
+    (tmp_path / "k8s" / "secret.env").write_text("DB_PASSWORD=old\nDB_ROOT_PASSWORD=old-root\n")
+    return tmp_path
+
+
+def assert_refused(result: object, before: dict[str, bytes], repo: Path, *needles: str) -> None:
+    import subprocess
+
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line of error, got:\n{result.stderr}"
+    assert lines[0].startswith("k8s-gen: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert snapshot(repo / "k8s") == before, "k8s/ changed although k8s-gen failed"
+
+
+def test_compose_file_kompose_rejects(repo_with_k8s: Path, kompose: str) -> None:
+    compose = repo_with_k8s / "compose.yaml"
+    compose.write_text(
+        compose.read_text().replace(
+            "    image: mariadb:11.8\n", "    image: mariadb:11.8\n    bogus_key: 1\n"
+        )
+    )
+    before = snapshot(repo_with_k8s / "k8s")
+    result = k8s_gen(repo_with_k8s, kompose)
+    assert_refused(result, before, repo_with_k8s, "kompose rejected compose.yaml", "bogus_key")
+
+
+def test_compose_file_without_the_db_service(repo_with_k8s: Path, kompose: str) -> None:
+    (repo_with_k8s / "compose.yaml").write_text(
+        "services:\n  api:\n    image: visit-counter-api:dev\n    environment:\n"
+        "      DB_PASSWORD: ${DB_PASSWORD:-x}\n      DB_ROOT_PASSWORD: ${DB_ROOT_PASSWORD:-y}\n"
+    )
+    before = snapshot(repo_with_k8s / "k8s")
+    assert_refused(k8s_gen(repo_with_k8s, kompose), before, repo_with_k8s, "kompose made no")
+
+
+@pytest.mark.parametrize("missing_key", SECRET_KEYS)
+def test_env_file_missing_a_key(repo_with_k8s: Path, kompose: str, missing_key: str) -> None:
+    (repo_with_k8s / ".env").write_text(
+        "".join(f"{k}=value-{k}\n" for k in SECRET_KEYS if k != missing_key)
+    )
+    before = snapshot(repo_with_k8s / "k8s")
+    result = k8s_gen(repo_with_k8s, kompose)
+    assert_refused(result, before, repo_with_k8s, f".env has no {missing_key}")
+
+
+def test_env_file_with_an_empty_password(repo_with_k8s: Path, kompose: str) -> None:
+    (repo_with_k8s / ".env").write_text("DB_PASSWORD=\nDB_ROOT_PASSWORD=x\n")
+    before = snapshot(repo_with_k8s / "k8s")
+    assert_refused(k8s_gen(repo_with_k8s, kompose), before, repo_with_k8s, "DB_PASSWORD", "empty")
+
+
+def test_wrong_kompose_version(repo_with_k8s: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "bin" / "kompose"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho '1.37.0 (deadbeef)'\n")
+    fake.chmod(0o755)
+    before = snapshot(repo_with_k8s / "k8s")
+    result = k8s_gen(repo_with_k8s, str(fake))
+    assert_refused(
+        result, before, repo_with_k8s, "1.37.0", KOMPOSE_VERSION, "sudo bash ci/install-kompose.sh"
+    )
+
+
+def test_kompose_missing(repo_with_k8s: Path) -> None:
+    before = snapshot(repo_with_k8s / "k8s")
+    result = k8s_gen(repo_with_k8s, "kompose-not-installed-here")
+    assert_refused(
+        result, before, repo_with_k8s, "kompose not found", "sudo bash ci/install-kompose.sh"
+    )
+
+
+def test_k8s_gen_removes_stale_generated_files_only(repo_with_k8s: Path, kompose: str) -> None:
+    k8s = repo_with_k8s / "k8s"
+    (k8s / "old-service.yaml").write_text(GENERATED_MARK + " from an older compose.yaml\n")
+    (k8s / "my-overlay-note.yaml").write_text("# mine\n")
+    result = k8s_gen(repo_with_k8s, kompose)
+    assert result.returncode == 0, result.stderr
+    assert not (k8s / "old-service.yaml").exists()
+    assert (k8s / "my-overlay-note.yaml").exists()
+    assert not [p for p in os.listdir(k8s) if p.startswith(".")], "temp files left behind"
+    assert re.fullmatch(r"DB_PASSWORD=.+\nDB_ROOT_PASSWORD=.+\n", (k8s / "secret.env").read_text())

@@ -1,0 +1,325 @@
+"""What `kubectl apply -k k8s/` would apply: schema-valid for the VM's Kubernetes,
+checkov-clean, and shaped as the design says."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.manifests.conftest import Obj, Rendered, run
+
+# The Vagrant VM runs k3s v1.36.4+k3s1.
+KUBERNETES_VERSION = "1.36.0"
+RECOMMENDED = {
+    "app.kubernetes.io/name": "visit-counter",
+    "app.kubernetes.io/part-of": "visit-counter",
+}
+# The checkov findings k8s/ suppresses, each with its reason inline.
+ACCEPTED_SKIPS = {"CKV_K8S_15", "CKV_K8S_21", "CKV_K8S_40", "CKV_K8S_43"}
+
+
+def pod_spec(deployment: Obj) -> Obj:
+    spec: Obj = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def container(deployment: Obj) -> Obj:
+    containers: list[Obj] = pod_spec(deployment)["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env_of(deployment: Obj) -> dict[str, Obj]:
+    return {entry["name"]: entry for entry in container(deployment).get("env", [])}
+
+
+def resolve_port(deployment: Obj, port: Any) -> int:
+    """A probe's or Service's port, named or numbered, as the container's number."""
+    if isinstance(port, int):
+        return port
+    numbers = [p["containerPort"] for p in container(deployment)["ports"] if p.get("name") == port]
+    assert numbers, f"no container port named {port!r}"
+    return int(numbers[0])
+
+
+def test_renders_every_object(rendered: Rendered) -> None:
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in rendered.objects)
+    secret_name = rendered.secret["metadata"]["name"]
+    assert kinds == sorted(
+        [
+            ("Deployment", "api"),
+            ("Deployment", "db"),
+            ("NetworkPolicy", "api"),
+            ("NetworkPolicy", "db"),
+            ("PersistentVolumeClaim", "db-data"),
+            ("Secret", secret_name),
+            ("Service", "api"),
+            ("Service", "db"),
+        ]
+    )
+
+
+def test_every_object_validates_strictly_against_kubernetes_1_36(rendered: Rendered) -> None:
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_strict_validation_is_not_vacuous(rendered: Rendered) -> None:
+    # An unknown field and an unknown kind must both be refused, or the test
+    # above would prove nothing.
+    typo = copy.deepcopy(rendered.get("Deployment", "api"))
+    typo["spec"]["replica"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSION, strict=True)
+    unknown = {"apiVersion": "v1", "kind": "NoSuchKind", "metadata": {"name": "x"}}
+    with pytest.raises(kubernetes_validate.utils.SchemaNotFoundError):
+        kubernetes_validate.validate(unknown, KUBERNETES_VERSION, strict=True)
+
+
+def test_api_runs_three_replicas_of_the_local_image(rendered: Rendered) -> None:
+    api = rendered.get("Deployment", "api")
+    assert api["spec"]["replicas"] == 3
+    assert container(api)["image"] == "visit-counter-api:dev"
+    assert container(api)["imagePullPolicy"] == "IfNotPresent"
+    assert container(rendered.get("Deployment", "db"))["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_replica_name_is_the_pod_name(rendered: Rendered) -> None:
+    entry = env_of(rendered.get("Deployment", "api"))["REPLICA_NAME"]
+    assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_secret_holds_the_passwords_from_secret_env(rendered: Rendered) -> None:
+    assert rendered.secret["type"] == "Opaque"
+    assert set(rendered.secret["data"]) == set(rendered.passwords)
+    for key, value in rendered.passwords.items():
+        assert rendered.secret_value(key) == value
+
+
+def secret_files(deployment: Obj, secret_name: str) -> dict[str, str]:
+    """Secret key -> path of the file it is mounted as, in this workload."""
+    volumes = [v for v in pod_spec(deployment)["volumes"] if "secret" in v]
+    assert len(volumes) == 1
+    volume = volumes[0]
+    assert volume["secret"]["secretName"] == secret_name
+    # Readable by the owner (root) and the pod's fsGroup, the process's group.
+    assert volume["secret"]["defaultMode"] == 0o440
+    mounts = [m for m in container(deployment)["volumeMounts"] if m["name"] == volume["name"]]
+    assert len(mounts) == 1
+    assert mounts[0]["readOnly"] is True
+    base = mounts[0]["mountPath"]
+    return {item["key"]: f"{base}/{item['path']}" for item in volume["secret"]["items"]}
+
+
+def test_workloads_read_passwords_from_the_secret(rendered: Rendered) -> None:
+    name = rendered.secret["metadata"]["name"]
+    api, db = rendered.get("Deployment", "api"), rendered.get("Deployment", "db")
+
+    api_files = secret_files(api, name)
+    assert set(api_files) == {"DB_PASSWORD"}, "the API needs (and gets) its own password only"
+    assert env_of(api)["DB_PASSWORD_FILE"]["value"] == api_files["DB_PASSWORD"]
+    assert "DB_PASSWORD" not in env_of(api)
+
+    db_files = secret_files(db, name)
+    db_env = env_of(db)
+    assert db_env["MARIADB_PASSWORD_FILE"]["value"] == db_files["DB_PASSWORD"]
+    assert db_env["MARIADB_ROOT_PASSWORD_FILE"]["value"] == db_files["DB_ROOT_PASSWORD"]
+    assert not {"MARIADB_PASSWORD", "MARIADB_ROOT_PASSWORD"} & set(db_env)
+    # The same account on both sides.
+    assert env_of(api)["DB_USER"]["value"] == db_env["MARIADB_USER"]["value"]
+    assert env_of(api)["DB_NAME"]["value"] == db_env["MARIADB_DATABASE"]["value"]
+
+
+def test_no_literal_password_in_any_workload(rendered: Rendered) -> None:
+    for obj in rendered.objects:
+        if obj["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(obj)
+        for value in rendered.passwords.values():
+            assert value not in text, f"{obj['kind']} {obj['metadata']['name']} holds a password"
+    for deployment in rendered.workloads:
+        for name in env_of(deployment):
+            if "PASSWORD" in name:
+                assert name.endswith("_FILE"), f"{name} in {deployment['metadata']['name']}"
+
+
+def test_nodeport_30001_reaches_the_api_on_8000(rendered: Rendered) -> None:
+    service = rendered.get("Service", "api")
+    api = rendered.get("Deployment", "api")
+    assert service["spec"]["type"] == "NodePort"
+    [port] = service["spec"]["ports"]
+    assert port["nodePort"] == 30001
+    assert port["port"] == 8000
+    assert resolve_port(api, port["targetPort"]) == 8000
+    assert (
+        service["spec"]["selector"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_database_service_is_internal(rendered: Rendered) -> None:
+    service = rendered.get("Service", "db")
+    db = rendered.get("Deployment", "db")
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    [port] = service["spec"]["ports"]
+    assert port["port"] == 3306
+    assert resolve_port(db, port["targetPort"]) == 3306
+    assert (
+        service["spec"]["selector"].items() <= db["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_database_keeps_its_data_on_a_claim(rendered: Rendered) -> None:
+    claim = rendered.get("PersistentVolumeClaim", "db-data")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    db = rendered.get("Deployment", "db")
+    [volume] = [v for v in pod_spec(db)["volumes"] if "persistentVolumeClaim" in v]
+    assert volume["persistentVolumeClaim"]["claimName"] == "db-data"
+    [mount] = [m for m in container(db)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["mountPath"] == "/var/lib/mysql"
+    # One server on the data dir at any time: the old pod stops before the new starts.
+    assert db["spec"]["replicas"] == 1
+    assert db["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_api_probes(rendered: Rendered) -> None:
+    api = rendered.get("Deployment", "api")
+    box = container(api)
+    for probe_name, path in (
+        ("livenessProbe", "/healthz"),
+        ("startupProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ):
+        probe = box[probe_name]
+        # httpGet only: an exec probe can't touch the database by accident,
+        # and liveness must never depend on it.
+        assert set(probe) - {"periodSeconds", "timeoutSeconds", "failureThreshold"} == {"httpGet"}
+        assert probe["httpGet"]["path"] == path
+        assert resolve_port(api, probe["httpGet"]["port"]) == 8000
+
+
+def test_database_probes(rendered: Rendered) -> None:
+    db = rendered.get("Deployment", "db")
+    box = container(db)
+    for probe_name in ("startupProbe", "livenessProbe"):
+        assert resolve_port(db, box[probe_name]["tcpSocket"]["port"]) == 3306
+    assert box["readinessProbe"]["exec"]["command"] == [
+        "healthcheck.sh",
+        "--connect",
+        "--innodb_initialized",
+    ]
+
+
+@pytest.mark.parametrize(("name", "uid"), [("api", 10001), ("db", 999)])
+def test_security_context(rendered: Rendered, name: str, uid: int) -> None:
+    deployment = rendered.get("Deployment", name)
+    pod = pod_spec(deployment)
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == uid
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = container(deployment)["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["privileged"] is False
+    assert context["runAsNonRoot"] is True
+    # Both images run read-only: writable paths are emptyDirs and the claim.
+    assert context["readOnlyRootFilesystem"] is True
+    assert "hostPath" not in json.dumps(pod)
+
+
+@pytest.mark.parametrize("name", ["api", "db"])
+def test_requests_and_limits(rendered: Rendered, name: str) -> None:
+    resources = container(rendered.get("Deployment", name))["resources"]
+    for bound in ("requests", "limits"):
+        assert set(resources[bound]) == {"cpu", "memory"}, bound
+
+
+def test_recommended_labels_everywhere(rendered: Rendered) -> None:
+    for obj in rendered.objects:
+        labels = obj["metadata"]["labels"]
+        where = f"{obj['kind']} {obj['metadata']['name']}"
+        assert labels.items() >= RECOMMENDED.items(), where
+        assert labels["app.kubernetes.io/component"] in {"api", "db"}, where
+    for deployment in rendered.workloads:
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert template_labels == deployment["metadata"]["labels"]
+        assert (
+            template_labels["app.kubernetes.io/component"]
+            == component
+            == deployment["metadata"]["name"]
+        )
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= template_labels.items()
+
+
+def test_database_accepts_connections_from_the_api_only(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", "db")
+    db, api = rendered.get("Deployment", "db"), rendered.get("Deployment", "api")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= db["spec"]["template"]["metadata"]["labels"].items()
+    )
+    [rule] = policy["spec"]["ingress"]
+    [peer] = rule["from"]
+    assert (
+        peer["podSelector"]["matchLabels"].items()
+        <= api["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert [resolve_port(db, p["port"]) for p in rule["ports"]] == [3306]
+
+
+def test_checkov_passes_with_each_skip_justified(rendered: Rendered, checkov: str) -> None:
+    result = run(
+        [
+            checkov,
+            "--file",
+            str(rendered.path),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+    )
+    # checkov exits 0 on a file it could not parse, so the report is checked too.
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"checkov printed no JSON report:\n{result.stdout}\n{result.stderr}")
+    summary = report["summary"]
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert not failed, failed
+    assert result.returncode == 0, result.stderr
+    assert summary["parsing_errors"] == 0
+    assert summary["resource_count"] >= len(rendered.objects)
+    assert summary["passed"] > 100
+    skipped = report["results"]["skipped_checks"]
+    assert {c["check_id"] for c in skipped} <= ACCEPTED_SKIPS
+    for check in skipped:
+        reason = check["check_result"].get("suppress_comment", "")
+        assert len(reason) > 20, f"{check['check_id']} on {check['resource']} lacks a reason"
+
+
+def test_kubectl_kustomize_is_what_apply_k_applies(rendered: Rendered, kubectl: str) -> None:
+    # `kubectl apply -k` renders with the same built-in kustomize; the
+    # kustomization must list every manifest, so nothing is left unapplied.
+    kustomization = yaml.safe_load(
+        (rendered.path.parent / "k8s" / "kustomization.yaml").read_text()
+    )
+    listed = set(kustomization["resources"])
+    on_disk = {p.name for p in (rendered.path.parent / "k8s").glob("*.yaml")} - {
+        "kustomization.yaml"
+    }
+    assert listed == on_disk
+    version = subprocess.run(
+        [kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(version.stdout)["kustomizeVersion"]
