@@ -7,6 +7,7 @@ are never read or touched.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import shutil
 import subprocess
@@ -29,10 +30,19 @@ CHECKOV_HINT = "sudo bash ci/install-checkov.sh"
 
 
 def run(
-    args: Sequence[str], cwd: Path = REPO_ROOT, timeout: float = 300
+    args: Sequence[str],
+    cwd: Path = REPO_ROOT,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        list(args), cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+        list(args),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
