@@ -4,6 +4,7 @@ commands; logic worth testing lives in modules with tests."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from invoke.context import Context
 from invoke.tasks import task
@@ -76,3 +77,52 @@ def k8s_gen(c: Context, kompose: str = "kompose") -> None:
     """Generate k8s/ from compose.yaml (kompose, then patches) and k8s/secret.env."""
     # deploy/k8s_gen.py holds the logic and prints the kompose command it runs.
     run(c, f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
+
+
+# --- The Vagrant VM: k3s running k8s/ (logic in deploy/vagrant.py) ----------
+
+
+def _vagrant_task(action: Callable[[], object], name: str) -> None:
+    from deploy.vagrant import VagrantTaskError
+
+    try:
+        action()
+    except VagrantTaskError as exc:
+        sys.exit(f"{name}: {exc}")
+
+
+@task(
+    help={
+        "dry_run": "print the commands and checks without running them",
+        "state": "skip `vagrant status` and assume this VM state (running, poweroff, ...)",
+        "timeout": "seconds to wait for three replicas to answer on http://localhost:8000/",
+    }
+)
+def vagrant_deploy(c: Context, dry_run: bool = False, state: str = "", timeout: int = 180) -> None:
+    """Boot the k3s VM (or re-provision it), then wait for 3 replicas on :8000."""
+    from deploy import vagrant
+
+    shell = vagrant.Shell(dry_run=dry_run)
+    _vagrant_task(lambda: vagrant.deploy(shell, state=state, timeout=timeout), "vagrant-deploy")
+
+
+@task(help={"dry_run": "print the command without running it"})
+def vagrant_destroy(c: Context, dry_run: bool = False) -> None:
+    """Delete the VM and everything in it, counts included."""
+    from deploy import vagrant
+
+    _vagrant_task(lambda: vagrant.destroy(vagrant.Shell(dry_run=dry_run)), "vagrant-destroy")
+
+
+@task(
+    help={
+        "dry_run": "print the commands and checks without running them",
+        "timeout": "seconds to wait for three replicas to answer again",
+    }
+)
+def vagrant_drill(c: Context, dry_run: bool = False, timeout: int = 180) -> None:
+    """Delete the API pod that answers; show Kubernetes replace it, counts kept."""
+    from deploy import vagrant
+
+    shell = vagrant.Shell(dry_run=dry_run)
+    _vagrant_task(lambda: vagrant.drill(shell, timeout=timeout), "vagrant-drill")

