@@ -3,11 +3,11 @@
 # Each step is idempotent and skips what is already there:
 #   system packages (MariaDB binaries, shellcheck, vagrant, wrk, ...),
 #   Docker Engine + Compose v2, the offline base images when no registry
-#   answers, and kompose (built from the Go module proxy).
+#   answers, kompose (built from the Go module proxy) and checkov.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-for step in install-system-packages install-docker build-offline-images install-kompose; do
+for step in install-system-packages install-docker build-offline-images install-kompose install-checkov; do
     echo "== ci/$step.sh"
     started=$(date +%s)
     bash "$here/$step.sh"
