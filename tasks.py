@@ -126,3 +126,15 @@ def vagrant_drill(c: Context, dry_run: bool = False, timeout: int = 180) -> None
 
     shell = vagrant.Shell(dry_run=dry_run)
     _vagrant_task(lambda: vagrant.drill(shell, timeout=timeout), "vagrant-drill")
+
+
+@task(
+    help={
+        "quick": "a smoke run of a few seconds instead of the full measurement",
+        "profile": "also record a py-spy profile of one replica during the c=64 load",
+    }
+)
+def bench(c: Context, quick: bool = False, profile: bool = False) -> None:
+    """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
+    flags = (" --quick" if quick else "") + (" --profile" if profile else "")
+    run(c, f"{PYTHON} -m bench.run{flags}")

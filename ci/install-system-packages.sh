@@ -2,10 +2,11 @@
 # Installs the Debian packages the test tiers need on a fresh Debian/Ubuntu box:
 # MariaDB's server binaries (the integration tier starts its own private
 # server from them), Python's venv module, shellcheck, and vagrant (the vagrant
-# tier runs `vagrant validate --ignore-provider`: offline, no hypervisor needed).
+# tier runs `vagrant validate --ignore-provider`: offline, no hypervisor needed),
+# and wrk (the load generator `invoke bench` and its smoke test drive).
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant)
+packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant wrk)
 
 missing=()
 for package in "${packages[@]}"; do
