@@ -3,6 +3,12 @@
 One connection per worker thread. A connection is checked for a server-side
 close before each use (without a round trip), so a request never spends its
 visit on a connection the database dropped during an outage.
+
+Visits are group-committed: while one thread of the process is applying
+visits, the visits that arrive meanwhile wait and are then applied together,
+by one atomic ``count = count + N`` statement followed by one read, and every
+waiter gets that read. Under load this turns N increments and N reads into
+one of each; a lone visit still goes straight to the database.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ CREATE TABLE IF NOT EXISTS visits (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
 """
 
-# One visit is one atomic statement; with autocommit it holds the row lock only
-# for its own duration, never across the read that follows.
-RECORD_VISIT = (
-    "INSERT INTO visits (replica, count) VALUES (%s, 1) ON DUPLICATE KEY UPDATE count = count + 1"
+# A batch of N visits (N >= 1) is one atomic statement; with autocommit it
+# holds the row lock only for its own duration, never across the read that
+# follows. Each visit is wholly in exactly one such statement.
+RECORD_VISITS = (
+    "INSERT INTO visits (replica, count) VALUES (%s, %s) ON DUPLICATE KEY UPDATE count = count + %s"
 )
 
 # The documented order: replicas in the order they were first seen, ties
@@ -63,20 +70,77 @@ class VisitStore(Protocol):
         ...
 
 
+class _Batch:
+    """Visits for one replica waiting to be applied together."""
+
+    __slots__ = ("error", "finished", "replica", "result", "visits")
+
+    def __init__(self, replica: str) -> None:
+        self.replica = replica
+        self.visits = 0
+        self.finished = False
+        self.result: Counts | None = None
+        self.error: BaseException | None = None
+
+
 class MariaDBStore:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._local = threading.local()
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        # Group commit: one batch in flight per process at a time; visits that
+        # arrive meanwhile join the open batch of their replica.
+        self._batches = threading.Condition()
+        self._open: dict[str, _Batch] = {}
+        self._applying = False
 
     def record_visit(self, replica: str) -> Counts:
+        with self._batches:
+            batch = self._open.get(replica)
+            if batch is None:
+                batch = self._open[replica] = _Batch(replica)
+            batch.visits += 1
+            # Wait until this batch has been applied, or until no batch is in
+            # flight: then this thread takes its batch (closing it to new
+            # visits) and applies it for everyone in it.
+            while not batch.finished and (self._applying or self._open.get(replica) is not batch):
+                self._batches.wait()
+            lead = not batch.finished
+            if lead:
+                del self._open[replica]
+                self._applying = True
+        if lead:
+            self._apply(batch)
+        if batch.result is None:
+            # Each waiter raises its own exception: one object raised in many
+            # threads at once would share (and tangle) its traceback.
+            if isinstance(batch.error, StoreUnavailable):
+                raise StoreUnavailable(str(batch.error))
+            raise RuntimeError("recording the visit failed") from batch.error
+        return batch.result
+
+    def _apply(self, batch: _Batch) -> None:
+        """Apply a closed batch on this thread's connection; wake its waiters.
+
+        On any failure the whole batch fails: nothing is retried, so no visit
+        can be applied twice, and every waiter answers 503.
+        """
+
         def run(cursor: pymysql.cursors.Cursor) -> Counts:
-            cursor.execute(RECORD_VISIT, (replica,))
+            cursor.execute(RECORD_VISITS, (batch.replica, batch.visits, batch.visits))
             cursor.execute(READ_COUNTS)
             return [(name, int(count)) for name, count in cursor.fetchall()]
 
-        return self._run(run)
+        try:
+            batch.result = self._run(run)
+        except Exception as exc:
+            batch.error = exc
+        finally:
+            with self._batches:
+                batch.finished = True
+                self._applying = False
+                self._batches.notify_all()
 
     def counts(self) -> Counts:
         def run(cursor: pymysql.cursors.Cursor) -> Counts:
