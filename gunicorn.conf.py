@@ -32,6 +32,17 @@ accesslog = "-"
 errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+# The same lines, written in batches rather than one write per request: see
+# api/accesslog.py (measured with `invoke bench`; README, Performance).
+logger_class = "api.accesslog.BufferedAccessLogger"
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Write the access-log lines a stopping worker still holds."""
+    flush = getattr(getattr(worker, "log", None), "flush_access", None)
+    if flush is not None:
+        flush()
+
 
 # The app's own warnings (a database outage) go to stderr like gunicorn's, one
 # line each. Set up here, in the master, so every forked worker inherits it.
