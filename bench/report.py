@@ -49,6 +49,21 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {level['ceiling']['visits_per_second']:,.0f} "
             f"| {level['api_to_ceiling']:.2f} | {exact} |"
         )
+    # Where the two cores went while the API was under load: what limits it.
+    groups = list(report["levels"][0].get("cpu_cores", {}))
+    if groups:
+        lines += [
+            "",
+            "| connections | " + " | ".join(f"CPU cores: {g}" for g in groups) + " |",
+            "|---:|" + "---:|" * len(groups),
+        ]
+        for level in report["levels"]:
+            cores = level["cpu_cores"]
+            lines.append(
+                f"| {level['connections']} | "
+                + " | ".join(f"{cores[g]:.2f}" for g in groups)
+                + " |"
+            )
     settings = report["settings"]
     lines += [
         "",
