@@ -1,0 +1,1 @@
+"""The benchmark behind `invoke bench`: see bench/run.py and the README's Performance section."""
