@@ -73,14 +73,17 @@ class VisitStore(Protocol):
 class _Batch:
     """Visits for one replica waiting to be applied together."""
 
-    __slots__ = ("error", "finished", "replica", "result", "visits")
+    __slots__ = ("applied", "error", "replica", "result", "turn", "visits")
 
     def __init__(self, replica: str) -> None:
         self.replica = replica
         self.visits = 0
-        self.finished = False
         self.result: Counts | None = None
         self.error: BaseException | None = None
+        # Set for the batch's first visitor when it may apply the batch.
+        self.turn = threading.Event()
+        # Set once the batch's statement has run, or failed: wakes the rest.
+        self.applied = threading.Event()
 
 
 class MariaDBStore:
@@ -90,28 +93,29 @@ class MariaDBStore:
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         # Group commit: one batch in flight per process at a time; visits that
-        # arrive meanwhile join the open batch of their replica.
-        self._batches = threading.Condition()
+        # arrive meanwhile join the open batch of their replica. Each batch has
+        # its own events, so finishing one wakes only the threads it concerns.
+        self._batches_lock = threading.Lock()
         self._open: dict[str, _Batch] = {}
         self._applying = False
 
     def record_visit(self, replica: str) -> Counts:
-        with self._batches:
+        with self._batches_lock:
             batch = self._open.get(replica)
+            first = batch is None
             if batch is None:
                 batch = self._open[replica] = _Batch(replica)
             batch.visits += 1
-            # Wait until this batch has been applied, or until no batch is in
-            # flight: then this thread takes its batch (closing it to new
-            # visits) and applies it for everyone in it.
-            while not batch.finished and (self._applying or self._open.get(replica) is not batch):
-                self._batches.wait()
-            lead = not batch.finished
-            if lead:
-                del self._open[replica]
-                self._applying = True
-        if lead:
+            if first and not self._applying:
+                self._close(batch)
+                batch.turn.set()
+        if first:
+            # The first visitor applies the batch for everyone in it, once the
+            # batch in flight (if any) has finished and handed over.
+            batch.turn.wait()
             self._apply(batch)
+        else:
+            batch.applied.wait()
         if batch.result is None:
             # Each waiter raises its own exception: one object raised in many
             # threads at once would share (and tangle) its traceback.
@@ -120,8 +124,15 @@ class MariaDBStore:
             raise RuntimeError("recording the visit failed") from batch.error
         return batch.result
 
+    def _close(self, batch: _Batch) -> None:
+        """Take ``batch`` out of the open ones: later visits start a new batch.
+        Called with the lock held."""
+        del self._open[batch.replica]
+        self._applying = True
+
     def _apply(self, batch: _Batch) -> None:
-        """Apply a closed batch on this thread's connection; wake its waiters.
+        """Apply a closed batch on this thread's connection, wake its waiters
+        and hand over to the oldest open batch.
 
         On any failure the whole batch fails: nothing is retried, so no visit
         can be applied twice, and every waiter answers 503.
@@ -137,10 +148,15 @@ class MariaDBStore:
         except Exception as exc:
             batch.error = exc
         finally:
-            with self._batches:
-                batch.finished = True
-                self._applying = False
-                self._batches.notify_all()
+            batch.applied.set()
+            with self._batches_lock:
+                following = next(iter(self._open.values()), None)
+                if following is None:
+                    self._applying = False
+                else:
+                    self._close(following)
+            if following is not None:
+                following.turn.set()
 
     def counts(self) -> Counts:
         def run(cursor: pymysql.cursors.Cursor) -> Counts:
