@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from gunicorn import glogging  # type: ignore[import-untyped]
@@ -53,8 +54,9 @@ class BufferedAccessLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn i
         threading.Thread(target=self._flush_forever, name="access-log", daemon=True).start()
 
     def _flush_forever(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(FLUSH_SECONDS):
+        # A daemon thread: it ends with the worker, whose exit hook flushes last.
+        while True:
+            time.sleep(FLUSH_SECONDS)
             self.flush_access()
 
     def flush_access(self) -> None:
