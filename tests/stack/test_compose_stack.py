@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.stack.conftest import IMAGE, Stack, get, run, wait_for
+from tests.servers import wait_until
+from tests.stack.conftest import IMAGE, Stack, get, run
 from tests.tooling import REPO_ROOT, require_tool
 
 DEV_PASSWORDS = ("visits-dev-password", "root-dev-password")
@@ -140,7 +141,7 @@ def test_restart_policy_brings_a_killed_api_back(stack: Stack) -> None:
 
     os.kill(int(state["Pid"]), signal.SIGKILL)
 
-    wait_for(lambda: stack.inspect(container)["RestartCount"] != restarts_before, 60, "a restart")
+    wait_until(lambda: stack.inspect(container)["RestartCount"] != restarts_before, 60, "a restart")
     stack.up()
     assert get("/").status == 200
 
