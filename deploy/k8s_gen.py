@@ -108,7 +108,10 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 def _kompose_error(stderr: str, workdir: Path) -> str:
     lines = [_ANSI_RE.sub("", line).strip() for line in stderr.splitlines()]
-    fatal = [line for line in lines if line.startswith(("FATA", "ERRO"))] or lines or ["no output"]
+    # A Go panic's own line, not the stack trace after it (kompose panics on
+    # a readiness label set without its http_get_path, for one).
+    fatal = [line for line in lines if line.startswith(("FATA", "ERRO", "panic: "))]
+    fatal = fatal or lines or ["no output"]
     message = re.sub(r"^(FATA|ERRO)\s*", "", fatal[-1])
     return message.replace(str(workdir) + os.sep, "")
 
@@ -296,6 +299,30 @@ _SKIP_DIGEST = (
 )
 
 
+# How long a terminating API pod keeps serving before SIGTERM (see patch_api).
+PRESTOP_SLEEP_SECONDS = 5
+
+
+def probe_on_named_port(container: Obj, probe: Obj | None, kind: str) -> Obj:
+    """kompose's httpGet ``probe`` (from compose.yaml's labels), its numbered
+    port replaced by the name of the container port it targets."""
+    if not probe or "httpGet" not in probe:
+        raise GenError(
+            f"kompose made no httpGet {kind} probe for {container['name']}: set "
+            f"kompose.service.healthcheck.{kind}.http_get_path and _port in compose.yaml"
+        )
+    probe = copy.deepcopy(probe)
+    number = probe["httpGet"]["port"]
+    names = [p["name"] for p in container["ports"] if p["containerPort"] == number]
+    if not names:
+        raise GenError(
+            f"the {kind} probe of {container['name']} targets port {number}, "
+            "which the container does not listen on"
+        )
+    probe["httpGet"]["port"] = names[0]
+    return probe
+
+
 def patch_api(deployment: Obj, service: Obj) -> None:
     pod, container = patch_workload(
         deployment, "api", checkov_skips(_SKIP_NAMESPACE, _SKIP_PULL_POLICY, _SKIP_DIGEST)
@@ -336,13 +363,32 @@ def patch_api(deployment: Obj, service: Obj) -> None:
         "timeoutSeconds": 3,
         "failureThreshold": 3,
     }
-    container["readinessProbe"] = {
-        "httpGet": {"path": "/readyz", "port": "http"},
-        "periodSeconds": 5,
-        # /readyz answers within DB_CONNECT_TIMEOUT (3 s), twice that at worst.
-        "timeoutSeconds": 7,
-        "failureThreshold": 2,
-    }
+    # Readiness is compose.yaml's kompose.service.healthcheck.readiness.*
+    # labels, kept as kompose wrote them (only the port gets its name). They
+    # say /healthz, not /readyz: readiness must not depend on something every
+    # replica shares. In a database outage all pods would turn unready at
+    # once, the Service would have no endpoint and clients would get refused
+    # connections, where each pod can still answer its clean 503 with
+    # Retry-After and recover on the next request by itself.
+    container["readinessProbe"] = probe_on_named_port(
+        container, container.get("readinessProbe"), "readiness"
+    )
+    # A terminating pod keeps serving for 5 s before gunicorn gets SIGTERM:
+    # endpoint removal reaches kube-proxy (and every node's rules)
+    # asynchronously, and without this delay gunicorn stops accepting while
+    # the pod still receives new connections, so a rollout drops requests.
+    # Compose has no such hook; the native sleep action (GA in Kubernetes
+    # 1.34) needs no `sleep` binary in the image. compose.yaml's
+    # stop_grace_period (kompose: terminationGracePeriodSeconds) covers this
+    # delay plus gunicorn's graceful_timeout.
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}}
+    grace = pod.get("terminationGracePeriodSeconds")
+    if not isinstance(grace, int) or grace <= PRESTOP_SLEEP_SECONDS:
+        raise GenError(
+            f"compose.yaml's api needs a stop_grace_period longer than the "
+            f"{PRESTOP_SLEEP_SECONDS} s preStop delay (kompose made "
+            f"terminationGracePeriodSeconds {grace})"
+        )
 
     set_metadata(service, "api", checkov_skips(_SKIP_NAMESPACE))
     service["spec"]["selector"] = selector_labels("api")
@@ -405,16 +451,23 @@ def patch_db(deployment: Obj, service: Obj, claim: Obj) -> None:
     container["ports"] = [{"containerPort": 3306, "name": "mysql", "protocol": "TCP"}]
     container["resources"] = copy.deepcopy(DB_RESOURCES)
     container["securityContext"] = hardened_container_context()
-    # A first start initialises the data dir with networking off: the startup
-    # probe allows it 3 minutes. Liveness is the cheap TCP accept, which needs
-    # no credentials; readiness is compose's own check (connects, InnoDB up).
+    # Every probe runs the image's healthcheck.sh, which logs in as its own
+    # `healthcheck` user (USAGE only; the entrypoint writes its credentials to
+    # the data dir): a bare TCP probe connects without authenticating, and
+    # MariaDB logs an "Aborted connection ... unauthenticated" warning for each
+    # one. A first start initialises the data dir with networking off: the
+    # startup probe (compose's own check: connects, InnoDB up) allows it
+    # 3 minutes. Liveness only needs the server to accept a login.
     container["startupProbe"] = {
-        "tcpSocket": {"port": "mysql"},
+        "exec": {"command": ["healthcheck.sh", "--connect", "--innodb_initialized"]},
         "periodSeconds": 2,
+        # An exec probe starts bash and the mariadb client: 1 s (the default)
+        # is short on a busy node.
+        "timeoutSeconds": 5,
         "failureThreshold": 90,
     }
     container["livenessProbe"] = {
-        "tcpSocket": {"port": "mysql"},
+        "exec": {"command": ["healthcheck.sh", "--connect"]},
         "periodSeconds": 10,
         "timeoutSeconds": 5,
         "failureThreshold": 3,

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deploy.k8s_gen import GENERATED_MARK, KOMPOSE_VERSION
 from deploy.k8s_secret import SECRET_KEYS, compose_defaults
@@ -87,6 +88,31 @@ def test_env_file_sets_secret_but_not_manifests(
     )
 
 
+def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
+    kompose: str, tmp_path: Path
+) -> None:
+    # The generator keeps what compose.yaml's readiness labels and
+    # stop_grace_period say (through kompose) instead of writing its own.
+    compose = (REPO_ROOT / "compose.yaml").read_text()
+    for old, new in (
+        ("readiness.http_get_path: /healthz\n", "readiness.http_get_path: /other\n"),
+        ('readiness.retries: "2"\n', 'readiness.retries: "4"\n'),
+        ("stop_grace_period: 20s\n", "stop_grace_period: 1m\n"),
+    ):
+        assert compose.count(old) == 1, old
+        compose = compose.replace(old, new)
+    (tmp_path / "compose.yaml").write_text(compose)
+    result = k8s_gen(tmp_path, kompose)
+    assert result.returncode == 0, result.stderr
+    pod = yaml.safe_load((tmp_path / "k8s" / "api-deployment.yaml").read_text())["spec"][
+        "template"
+    ]["spec"]
+    readiness = pod["containers"][0]["readinessProbe"]
+    assert readiness["httpGet"] == {"path": "/other", "port": "http"}
+    assert readiness["failureThreshold"] == 4
+    assert pod["terminationGracePeriodSeconds"] == 60
+
+
 def test_secret_env_format_is_documented_key_value_lines() -> None:
     # The VM's shell provisioning may write secret.env itself: the format is
     # KEY=VALUE lines of exactly these keys, and the module says so.
@@ -144,6 +170,29 @@ def test_compose_file_without_the_db_service(repo_with_k8s: Path, kompose: str) 
     )
     before = snapshot(repo_with_k8s / "k8s")
     assert_refused(k8s_gen(repo_with_k8s, kompose), before, repo_with_k8s, "kompose made no")
+
+
+@pytest.mark.parametrize(
+    ("dropped", "needle"),
+    [
+        # No readiness label at all: kompose makes no readiness probe.
+        (r"kompose\.service\.healthcheck\.readiness\.", "no httpGet readiness probe"),
+        # A port without a path: kompose panics, and its panic line is shown.
+        (r"kompose\.service\.healthcheck\.readiness\.http_get_path", "must contain a command"),
+        # No stop_grace_period: no grace period set in one place for the preStop.
+        (r"stop_grace_period:", "stop_grace_period"),
+    ],
+)
+def test_compose_file_without_what_the_api_pods_need(
+    repo_with_k8s: Path, kompose: str, dropped: str, needle: str
+) -> None:
+    compose = repo_with_k8s / "compose.yaml"
+    lines = compose.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not re.match(rf"\s*{dropped}", line)]
+    assert len(kept) < len(lines), dropped
+    compose.write_text("".join(kept))
+    before = snapshot(repo_with_k8s / "k8s")
+    assert_refused(k8s_gen(repo_with_k8s, kompose), before, repo_with_k8s, needle)
 
 
 @pytest.mark.parametrize("missing_key", SECRET_KEYS)

@@ -3,8 +3,10 @@ checkov-clean, and shaped as the design says."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import re
 import subprocess
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from tests.manifests.conftest import Obj, Rendered, run
+from tests.tooling import REPO_ROOT
 
 # The Vagrant VM runs k3s v1.36.4+k3s1.
 KUBERNETES_VERSION = "1.36.0"
@@ -22,6 +25,7 @@ RECOMMENDED = {
 }
 # The checkov findings k8s/ suppresses, each with its reason inline.
 ACCEPTED_SKIPS = {"CKV_K8S_15", "CKV_K8S_21", "CKV_K8S_40", "CKV_K8S_43"}
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
 
 def pod_spec(deployment: Obj) -> Obj:
@@ -37,6 +41,33 @@ def container(deployment: Obj) -> Obj:
 
 def env_of(deployment: Obj) -> dict[str, Obj]:
     return {entry["name"]: entry for entry in container(deployment).get("env", [])}
+
+
+def compose_service(name: str) -> Obj:
+    service: Obj = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"][name]
+    return service
+
+
+def seconds(duration: str) -> int:
+    """A Compose duration as kompose reads it: "20s", "1m30s"."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert duration, "empty duration"
+    assert parts, f"unexpected duration {duration!r}"
+    return sum(int(n) * units[u] for n, u in zip(parts.groups(), "hms", strict=True) if n)
+
+
+def gunicorn_setting(name: str) -> int:
+    """A literal setting of gunicorn.conf.py, read without importing it."""
+    tree = ast.parse((REPO_ROOT / "gunicorn.conf.py").read_text())
+    values = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+    ]
+    assert len(values) == 1, f"gunicorn.conf.py sets {name} {len(values)} times"
+    return int(values[0])
 
 
 def resolve_port(deployment: Obj, port: Any) -> int:
@@ -188,32 +219,70 @@ def test_database_keeps_its_data_on_a_claim(rendered: Rendered) -> None:
     assert db["spec"]["strategy"] == {"type": "Recreate"}
 
 
-def test_api_probes(rendered: Rendered) -> None:
+def test_api_probes_never_depend_on_the_database(rendered: Rendered) -> None:
     api = rendered.get("Deployment", "api")
     box = container(api)
-    for probe_name, path in (
-        ("livenessProbe", "/healthz"),
-        ("startupProbe", "/healthz"),
-        ("readinessProbe", "/readyz"),
-    ):
+    for probe_name in PROBES:
         probe = box[probe_name]
-        # httpGet only: an exec probe can't touch the database by accident,
-        # and liveness must never depend on it.
+        # httpGet only: an exec probe can't touch the database by accident.
         assert set(probe) - {"periodSeconds", "timeoutSeconds", "failureThreshold"} == {"httpGet"}
-        assert probe["httpGet"]["path"] == path
+        # Not even readiness: the database is shared by every replica, so a
+        # readiness on /readyz would take all of them out of the Service in an
+        # outage (refused connections) instead of each answering its own 503.
+        assert probe["httpGet"]["path"] == "/healthz", probe_name
         assert resolve_port(api, probe["httpGet"]["port"]) == 8000
 
 
-def test_database_probes(rendered: Rendered) -> None:
+def test_api_readiness_is_what_the_compose_labels_say(rendered: Rendered) -> None:
+    api = compose_service("api")
+    labels = api["labels"]
+    prefix = "kompose.service.healthcheck.readiness."
+    deployment = rendered.get("Deployment", "api")
+    probe = container(deployment)["readinessProbe"]
+    assert probe["httpGet"]["path"] == labels[prefix + "http_get_path"]
+    port = resolve_port(deployment, probe["httpGet"]["port"])
+    assert port == int(labels[prefix + "http_get_port"])
+    assert probe["periodSeconds"] == seconds(labels[prefix + "interval"])
+    assert probe["timeoutSeconds"] == seconds(labels[prefix + "timeout"])
+    assert probe["failureThreshold"] == int(labels[prefix + "retries"])
+    # Compose's own health check keeps /readyz: Compose routes nothing by
+    # health, and `depends_on`/`up --wait` should wait for the database.
+    assert any("/readyz" in part for part in api["healthcheck"]["test"])
+
+
+def test_api_drains_before_it_stops(rendered: Rendered) -> None:
+    api = rendered.get("Deployment", "api")
+    # The native sleep action: no `sleep` binary needed in the image. The pod
+    # keeps serving while its endpoint removal reaches every kube-proxy.
+    assert container(api)["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    grace = pod_spec(api)["terminationGracePeriodSeconds"]
+    # The grace period covers the preStop sleep, then gunicorn's own graceful
+    # stop, with margin before the SIGKILL.
+    assert grace >= 5 + gunicorn_setting("graceful_timeout") + 5
+    # Written once: compose.yaml's stop_grace_period, which kompose carries.
+    assert grace == seconds(compose_service("api")["stop_grace_period"])
+
+
+def test_database_probes_log_in(rendered: Rendered) -> None:
     db = rendered.get("Deployment", "db")
     box = container(db)
-    for probe_name in ("startupProbe", "livenessProbe"):
-        assert resolve_port(db, box[probe_name]["tcpSocket"]["port"]) == 3306
-    assert box["readinessProbe"]["exec"]["command"] == [
-        "healthcheck.sh",
-        "--connect",
-        "--innodb_initialized",
-    ]
+    # healthcheck.sh logs in as its own user: a bare TCP probe makes MariaDB
+    # log an "Aborted connection ... unauthenticated" warning each time.
+    commands = {name: box[name]["exec"]["command"] for name in PROBES}
+    assert commands == {
+        "startupProbe": ["healthcheck.sh", "--connect", "--innodb_initialized"],
+        "livenessProbe": ["healthcheck.sh", "--connect"],
+        "readinessProbe": ["healthcheck.sh", "--connect", "--innodb_initialized"],
+    }
+    for name in PROBES:
+        assert set(box[name]) - {"periodSeconds", "timeoutSeconds", "failureThreshold"} == {
+            "exec"
+        }, name
+        # Starting bash and the mariadb client takes longer than the 1 s default.
+        assert box[name]["timeoutSeconds"] >= 3, name
+    startup = box["startupProbe"]
+    # A slow first start initialises the data dir before it listens.
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 180
 
 
 @pytest.mark.parametrize(("name", "uid"), [("api", 10001), ("db", 999)])
