@@ -9,7 +9,7 @@ from collections.abc import Callable
 from invoke.context import Context
 from invoke.tasks import task
 
-TIERS = ("unit", "integration", "stack", "manifests", "vagrant")
+TIERS = ("unit", "integration", "stack", "manifests", "vagrant", "cluster")
 PYTHON = sys.executable
 
 
@@ -79,16 +79,132 @@ def k8s_gen(c: Context, kompose: str = "kompose") -> None:
     run(c, f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
 
 
-# --- The Vagrant VM: k3s running k8s/ (logic in deploy/vagrant.py) ----------
+# --- The local cluster: a real Kubernetes in one container (cluster/) ------
 
 
-def _vagrant_task(action: Callable[[], object], name: str) -> None:
-    from deploy.vagrant import VagrantTaskError
+@task
+def cluster_up(c: Context) -> None:
+    """Start the local Kubernetes (built from source on first use); kubeconfig in .cluster/."""
+    run(c, "bash cluster/up.sh")
+
+
+@task
+def cluster_down(c: Context) -> None:
+    """Remove the local Kubernetes and every trace of it."""
+    run(c, "bash cluster/down.sh")
+
+
+# --- Any cluster: one deploy path and the drills (deploy/k8s_deploy.py, deploy/drill.py)
+
+
+def _task_errors(action: Callable[[], object], name: str) -> None:
+    """A failed step ends the task with one line, prefixed by the task's name."""
+    from deploy.shell import TaskError
 
     try:
         action()
-    except VagrantTaskError as exc:
+    except TaskError as exc:
         sys.exit(f"{name}: {exc}")
+
+
+CLUSTER_HELP = {
+    "kubeconfig": "kubeconfig file (default: KUBECONFIG or kubectl's default)",
+    "namespace": "namespace (k8s-deploy creates it; default: the context's / where the API runs)",
+    "kubectl": "kubectl command, e.g. 'k3s kubectl' (default: kubectl)",
+    "url": "where the API answers (default: http://127.0.0.1:30001/, the NodePort)",
+    "dry_run": "print the commands and checks without running them",
+}
+DRILL_HELP = "comma-separated drills: pod-delete, rollout, db-outage, db-restart (default: all)"
+
+
+@task(
+    help={
+        **CLUSTER_HELP,
+        "loader": "how images reach the cluster: auto (from the context), local, kind, k3d, "
+        "minikube, k3s, none (it pulls from your registry)",
+        "cluster_name": "kind/k3d cluster or minikube profile (default: from the context)",
+        "build": "build visit-counter-api:dev first (--no-build uses the one already built)",
+        "timeout": "kubectl rollout status timeout (default 5m)",
+        "replicas_timeout": "seconds to wait for three replicas to answer",
+    }
+)
+def k8s_deploy(
+    c: Context,
+    kubeconfig: str = "",
+    namespace: str = "",
+    kubectl: str = "kubectl",
+    loader: str = "auto",
+    cluster_name: str = "",
+    url: str = "",
+    build: bool = True,
+    timeout: str = "5m",
+    replicas_timeout: int = 180,
+    dry_run: bool = False,
+) -> None:
+    """Deploy k8s/ to the cluster kubectl points at; wait for 3 replicas to answer."""
+    from pathlib import Path
+
+    from deploy import k8s_deploy as deploying
+    from deploy.shell import Kubectl, Shell
+
+    def action() -> object:
+        options = deploying.DeployOptions(
+            repo=Path(__file__).resolve().parent,
+            kubectl=Kubectl.from_command_line(kubectl, kubeconfig),
+            namespace=namespace,
+            loader=loader,
+            cluster=cluster_name,
+            url=url or deploying.DEFAULT_URL,
+            build=build,
+            rollout_timeout=timeout,
+            replicas_timeout=replicas_timeout,
+        )
+        return deploying.deploy(options, Shell(dry_run=dry_run))
+
+    _task_errors(action, "k8s-deploy")
+
+
+@task(
+    help={
+        **CLUSTER_HELP,
+        "drill": DRILL_HELP,
+        "timeout": "seconds for each wait (a rollout, three replicas, recovery)",
+    }
+)
+def k8s_drill(
+    c: Context,
+    kubeconfig: str = "",
+    namespace: str = "",
+    kubectl: str = "kubectl",
+    url: str = "",
+    drill: str = "",
+    timeout: int = 180,
+    dry_run: bool = False,
+) -> None:
+    """Run the drills under a polling client; fail on any failed request or lost count."""
+    from deploy import drill as drills
+    from deploy.shell import Kubectl, Shell
+
+    def action() -> object:
+        target = drills.DrillTarget(
+            Shell(dry_run=dry_run),
+            Kubectl.from_command_line(kubectl, kubeconfig),
+            namespace,
+            url or drills.DEFAULT_URL,
+            timeout,
+        )
+        reports = drills.run_drills(_names(drill) or drills.DRILLS, target)
+        drills.check_reports(reports)
+        return reports
+
+    _task_errors(action, "k8s-drill")
+
+
+def _names(comma_separated: str) -> list[str]:
+    return [name.strip() for name in comma_separated.split(",") if name.strip()]
+
+
+# --- The Vagrant VM: k3s running k8s/ (logic in deploy/vagrant.py) ----------
 
 
 @task(
@@ -101,31 +217,37 @@ def _vagrant_task(action: Callable[[], object], name: str) -> None:
 def vagrant_deploy(c: Context, dry_run: bool = False, state: str = "", timeout: int = 180) -> None:
     """Boot the k3s VM (or re-provision it), then wait for 3 replicas on :8000."""
     from deploy import vagrant
+    from deploy.shell import Shell
 
-    shell = vagrant.Shell(dry_run=dry_run)
-    _vagrant_task(lambda: vagrant.deploy(shell, state=state, timeout=timeout), "vagrant-deploy")
+    shell = Shell(dry_run=dry_run)
+    _task_errors(lambda: vagrant.deploy(shell, state=state, timeout=timeout), "vagrant-deploy")
 
 
 @task(help={"dry_run": "print the command without running it"})
 def vagrant_destroy(c: Context, dry_run: bool = False) -> None:
     """Delete the VM and everything in it, counts included."""
     from deploy import vagrant
+    from deploy.shell import Shell
 
-    _vagrant_task(lambda: vagrant.destroy(vagrant.Shell(dry_run=dry_run)), "vagrant-destroy")
+    _task_errors(lambda: vagrant.destroy(Shell(dry_run=dry_run)), "vagrant-destroy")
 
 
 @task(
     help={
         "dry_run": "print the commands and checks without running them",
-        "timeout": "seconds to wait for three replicas to answer again",
+        "drill": DRILL_HELP,
+        "timeout": "seconds for each wait (a rollout, three replicas, recovery)",
     }
 )
-def vagrant_drill(c: Context, dry_run: bool = False, timeout: int = 180) -> None:
-    """Delete the API pod that answers; show Kubernetes replace it, counts kept."""
+def vagrant_drill(c: Context, dry_run: bool = False, drill: str = "", timeout: int = 180) -> None:
+    """The k8s-drill drills against the VM (kubectl over vagrant ssh, URL :8000)."""
     from deploy import vagrant
+    from deploy.drill import DRILLS
+    from deploy.shell import Shell
 
-    shell = vagrant.Shell(dry_run=dry_run)
-    _vagrant_task(lambda: vagrant.drill(shell, timeout=timeout), "vagrant-drill")
+    shell = Shell(dry_run=dry_run)
+    names = _names(drill) or DRILLS
+    _task_errors(lambda: vagrant.drill(shell, names, timeout=timeout), "vagrant-drill")
 
 
 @task(

@@ -3,10 +3,11 @@
 # MariaDB's server binaries (the integration tier starts its own private
 # server from them), Python's venv module, shellcheck, and vagrant (the vagrant
 # tier runs `vagrant validate --ignore-provider`: offline, no hypervisor needed),
-# and wrk (the load generator `invoke bench` and its smoke test drive).
+# wrk (the load generator `invoke bench` and its smoke test drive), and the C
+# toolchain and libseccomp-dev that cluster/build.sh needs for runc and pause.
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant wrk)
+packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant wrk gcc libc6-dev libseccomp-dev)
 
 missing=()
 for package in "${packages[@]}"; do

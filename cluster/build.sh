@@ -14,7 +14,9 @@
 # directory, since `go` ignores a dependency's replace lines.
 #
 # Environment (all optional):
-#   VC_CLUSTER_CACHE   cache root (default /var/cache/visit-counter/cluster)
+#   VC_CLUSTER_CACHE        cache root (default /var/cache/visit-counter/cluster)
+#   VC_GO_FALLBACK_DIR      where to look for go when it is not on PATH
+#                           (default /usr/local/go/bin)
 set -euo pipefail
 
 readonly KUBERNETES_VERSION=v1.36.3
@@ -32,8 +34,10 @@ log() { printf 'cluster-build: %s\n' "$*" >&2; }
 die() { printf 'cluster-build: error: %s\n' "$*" >&2; exit 1; }
 run() { printf '+ %s\n' "$*" >&2; "$@"; }
 
-if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
-    PATH=$PATH:/usr/local/go/bin
+# Go's own installer puts it in /usr/local/go/bin, often not on root's PATH.
+go_fallback=${VC_GO_FALLBACK_DIR:-/usr/local/go/bin}
+if ! command -v go >/dev/null 2>&1 && [[ -x $go_fallback/go ]]; then
+    PATH=$PATH:$go_fallback
 fi
 command -v go >/dev/null 2>&1 ||
     die "no Go toolchain: install Go 1.26 or newer (https://go.dev/doc/install), then rerun"
@@ -93,11 +97,12 @@ go_build() {
     mv "$outdir.partial" "$outdir"
 }
 
-# Each component lands in $cache_root/NAME-VERSION/ and is built only when
-# that folder is missing.
+# component NAME BINARY: each component lands in $cache_root/NAME/ and is
+# built only when its last binary, BINARY (relative to that folder), is
+# missing.
 component() {
     local dir=$cache_root/$1
-    if [[ -d $dir ]]; then
+    if [[ -e $dir/$2 ]]; then
         log "cached: $dir"
         return 1
     fi
@@ -112,7 +117,7 @@ export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false"
 
 # --- Kubernetes ------------------------------------------------------------
 k8s_dir=$cache_root/kubernetes-$KUBERNETES_VERSION
-if component "kubernetes-$KUBERNETES_VERSION"; then
+if component "kubernetes-$KUBERNETES_VERSION" src/pause.c; then
     minor=${KUBERNETES_VERSION#v1.}
     minor=${minor%%.*}
     # The version variables hack/lib/version.sh sets; kubeadm and the
@@ -137,7 +142,7 @@ fi
 
 # --- containerd and runc -----------------------------------------------------
 containerd_dir=$cache_root/containerd-$CONTAINERD_VERSION
-if component "containerd-$CONTAINERD_VERSION"; then
+if component "containerd-$CONTAINERD_VERSION" bin/ctr; then
     CGO_ENABLED=0 go_build containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" "$CONTAINERD_VERSION" "$containerd_dir/bin" \
         -- -tags "no_btrfs no_devmapper no_zfs no_aufs urfave_cli_no_docs" \
         -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
@@ -147,7 +152,7 @@ if component "containerd-$CONTAINERD_VERSION"; then
 fi
 
 runc_dir=$cache_root/runc-$RUNC_VERSION
-if component "runc-$RUNC_VERSION"; then
+if component "runc-$RUNC_VERSION" bin/runc; then
     # runc filters syscalls through libseccomp (cgo). Linked statically, it
     # needs nothing from the node image.
     if [[ ! -e /usr/include/seccomp.h ]]; then
@@ -164,23 +169,24 @@ fi
 
 # --- etcd, CoreDNS, kube-router, local-path-provisioner ------------------------
 etcd_dir=$cache_root/etcd-$ETCD_VERSION
-if component "etcd-$ETCD_VERSION"; then
-    # etcd's main package is the root of its server module.
+if component "etcd-$ETCD_VERSION" bin/etcd; then
+    # etcd's main package is the root of its server module, so go names the
+    # binary "server"; it is renamed before the folder is published.
     CGO_ENABLED=0 go_build etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION" "$etcd_dir/bin" \
         -- -ldflags "-s -w" -- go.etcd.io/etcd/server/v3
-    mv "$etcd_dir/bin/v3" "$etcd_dir/bin/etcd"
+    mv "$etcd_dir/bin/server" "$etcd_dir/bin/etcd"
     built "etcd-$ETCD_VERSION"
 fi
 
 coredns_dir=$cache_root/coredns-$COREDNS_VERSION
-if component "coredns-$COREDNS_VERSION"; then
+if component "coredns-$COREDNS_VERSION" bin/coredns; then
     CGO_ENABLED=0 go_build coredns github.com/coredns/coredns "$COREDNS_VERSION" "$COREDNS_VERSION" "$coredns_dir/bin" \
         -- -ldflags "-s -w" -- github.com/coredns/coredns
     built "coredns-$COREDNS_VERSION"
 fi
 
 kube_router_dir=$cache_root/kube-router-$KUBE_ROUTER_VERSION
-if component "kube-router-$KUBE_ROUTER_VERSION"; then
+if component "kube-router-$KUBE_ROUTER_VERSION" bin/kube-router; then
     CGO_ENABLED=0 go_build kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" "$KUBE_ROUTER_VERSION" "$kube_router_dir/bin" \
         -- -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
         -- github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
@@ -188,7 +194,7 @@ if component "kube-router-$KUBE_ROUTER_VERSION"; then
 fi
 
 local_path_dir=$cache_root/local-path-provisioner-$LOCAL_PATH_VERSION
-if component "local-path-provisioner-$LOCAL_PATH_VERSION"; then
+if component "local-path-provisioner-$LOCAL_PATH_VERSION" bin/local-path-provisioner; then
     CGO_ENABLED=0 go_build local-path github.com/rancher/local-path-provisioner "$LOCAL_PATH_VERSION" "$LOCAL_PATH_VERSION" "$local_path_dir/bin" \
         -- -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_VERSION" -- github.com/rancher/local-path-provisioner
     built "local-path-provisioner-$LOCAL_PATH_VERSION"
@@ -196,7 +202,7 @@ fi
 
 # --- pause -------------------------------------------------------------------
 pause_dir=$cache_root/pause-$PAUSE_VERSION
-if component "pause-$PAUSE_VERSION"; then
+if component "pause-$PAUSE_VERSION" bin/pause; then
     command -v gcc >/dev/null 2>&1 || die "the pause binary needs gcc: sudo apt-get install gcc libc6-dev"
     mkdir -p "$pause_dir.partial/bin"
     run gcc -Os -static -Wall -Werror -DVERSION="$PAUSE_VERSION" -o "$pause_dir.partial/bin/pause" "$k8s_dir/src/pause.c"

@@ -33,7 +33,7 @@ changed=""
 if [[ -s $state/sysctl-before.txt ]]; then
     # Counters and random values move on their own; everything else must be
     # exactly as it was before cluster-up.
-    volatile='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr)|kernel\.(random\.|ns_last_pid|pty\.nr)|net\.netfilter\.nf_conntrack_count)'
+    volatile='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\.)|kernel\.(random\.|ns_last_pid|pty\.nr)|net\.netfilter\.nf_conntrack_count)'
     changed=$(diff <(grep -Ev "$volatile" "$state/sysctl-before.txt") \
         <(sysctl -a 2>/dev/null | sort | grep -Ev "$volatile") | grep '^[<>]' || true)
 fi

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-TIERS = ("unit", "integration", "stack", "manifests", "vagrant")
+TIERS = ("unit", "integration", "stack", "manifests", "vagrant", "cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

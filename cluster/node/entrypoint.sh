@@ -96,9 +96,10 @@ shadow_sysctl kernel/keys/root_maxbytes 25000000
 # container's own subtree). The pods get their own root, /kubelet, whose
 # cpuset must be filled in before anything can join it.
 for dir in /sys/fs/cgroup/*/; do
-    mountpoint -q "$dir" && mount -o remount,rw "$dir"
+    if mountpoint -q "$dir"; then
+        mount -o remount,bind,rw "$dir"
+    fi
 done
-mountpoint -q /sys/fs/cgroup && mount -o remount,rw /sys/fs/cgroup
 for dir in /sys/fs/cgroup/*/; do
     [[ -L ${dir%/} ]] && continue
     mkdir -p "$dir/kubelet"
@@ -210,13 +211,13 @@ start kube-scheduler kube-scheduler \
 start kubelet kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$KCONF/kubelet.conf" \
     --node-ip="$node_ip" --hostname-override="$NODE_NAME"
 start kube-proxy kube-proxy --config="$CONF/kube-proxy.yaml"
+wait_for "the node registered" 60 kubectl_super get node "$NODE_NAME"
 # kube-router as a firewall only: it turns NetworkPolicies into iptables and
-# ipset rules; routing, the service proxy and CNI are others' jobs here.
+# ipset rules; routing, the service proxy and CNI are others' jobs here. It
+# looks its node up once at start, so it starts after the kubelet registered.
 start kube-router kube-router --kubeconfig="$KCONF/admin.conf" --hostname-override="$NODE_NAME" \
     --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
     --metrics-port=0
-
-wait_for "the node registered" 60 kubectl_super get node "$NODE_NAME"
 kubectl_super apply -f "$CONF/addons/coredns.yaml" -f "$CONF/addons/storage.yaml" >>"$LOGS/addons.log" 2>&1 ||
     die "applying DNS and storage failed (see $LOGS/addons.log)"
 wait_for "the node Ready" 90 kubectl_super wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s

@@ -15,9 +15,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from deploy import k8s_deploy
+from deploy.drill import DrillTarget
+from deploy.k8s_deploy import DeployOptions
+from deploy.service import Survey
+from deploy.shell import Kubectl, Shell
 from tests.tooling import REPO_ROOT, missing, require_tool
 
 STATE = REPO_ROOT / ".cluster"
@@ -30,7 +36,7 @@ NAMESPACE = "default"
 def run(
     *args: str, check: bool = True, timeout: float = 600, **kwargs: object
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(  # noqa: S603 (argv built by the tests)
+    result = subprocess.run(
         list(args),
         cwd=REPO_ROOT,
         capture_output=True,
@@ -57,20 +63,24 @@ class Cluster:
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 300, **kw: object) -> str:
         return run(
-            self.kubectl_path, "--kubeconfig", str(KUBECONFIG), *args,
-            check=check, timeout=timeout, **kw,
+            self.kubectl_path,
+            "--kubeconfig",
+            str(KUBECONFIG),
+            *args,
+            check=check,
+            timeout=timeout,
+            **kw,
         ).stdout
 
-    def json(self, *args: str) -> dict[str, object]:
-        document: dict[str, object] = json.loads(self.kubectl(*args, "--output", "json"))
-        return document
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "--output", "json"))
 
     def node_exec(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("docker", "exec", self.node_id, *args, check=check, timeout=60)
 
-    def api_pods(self) -> list[dict[str, object]]:
-        items = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
-        assert isinstance(items, list)
+    def api_pods(self) -> list[Any]:
+        """The API's pods, running or terminating, as Kubernetes objects."""
+        items: list[Any] = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
         return items
 
 
@@ -78,8 +88,14 @@ def _answers() -> bool:
     if not KUBECONFIG.exists() or not (STATE / "bin" / "kubectl").exists():
         return False
     probe = run(
-        str(STATE / "bin" / "kubectl"), "--kubeconfig", str(KUBECONFIG),
-        "get", "--raw", "/readyz", check=False, timeout=20,
+        str(STATE / "bin" / "kubectl"),
+        "--kubeconfig",
+        str(KUBECONFIG),
+        "get",
+        "--raw",
+        "/readyz",
+        check=False,
+        timeout=20,
     )
     return probe.returncode == 0
 
@@ -110,10 +126,8 @@ def api_restarts(cluster: Cluster) -> dict[str, int]:
     """Each API pod's container restart count."""
     restarts = {}
     for pod in cluster.api_pods():
-        meta, status = pod["metadata"], pod["status"]
-        assert isinstance(meta, dict) and isinstance(status, dict)
-        containers = status.get("containerStatuses") or []
-        restarts[str(meta["name"])] = sum(int(c["restartCount"]) for c in containers)
+        containers = pod["status"].get("containerStatuses") or []
+        restarts[pod["metadata"]["name"]] = sum(int(c["restartCount"]) for c in containers)
     return restarts
 
 
@@ -125,3 +139,42 @@ def secret_values() -> dict[str, str]:
             key, value = line.split("=", 1)
             values[key.strip()] = value
     return values
+
+
+@dataclass
+class Deployed:
+    """What ``invoke k8s-deploy`` left running, and how long it took."""
+
+    survey: Survey
+    seconds: float
+
+
+def deploy(cluster: Cluster) -> Survey:
+    """Run what ``invoke k8s-deploy --kubeconfig .cluster/kubeconfig`` runs."""
+    options = DeployOptions(
+        repo=REPO_ROOT,
+        kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
+        namespace=NAMESPACE,
+        loader="local",
+        url=URL,
+    )
+    survey = k8s_deploy.deploy(options, Shell())
+    assert survey is not None
+    return survey
+
+
+@pytest.fixture(scope="package")
+def deployed(cluster: Cluster) -> Deployed:
+    """k8s/ deployed by the same code ``invoke k8s-deploy`` runs."""
+    began = time.monotonic()
+    survey = deploy(cluster)
+    return Deployed(survey, time.monotonic() - began)
+
+
+def drill_target(cluster: Cluster) -> DrillTarget:
+    return DrillTarget(
+        shell=Shell(),
+        kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
+        namespace=NAMESPACE,
+        url=URL,
+    )

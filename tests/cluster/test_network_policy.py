@@ -1,0 +1,64 @@
+"""The project's NetworkPolicies are enforced, not just accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.conftest import Cluster, Deployed
+
+INTRUDER = "netpol-intruder"
+# A pod of the API's image but without the API's labels: only the labels
+# differ from an API pod, so only the policy can tell them apart.
+GREETING = (
+    "import socket; s = socket.create_connection(('db', 3306), timeout=5);"
+    " print(s.recv(128)[5:].split(b'\\0')[0].decode())"
+)
+
+
+@pytest.fixture(scope="module")
+def intruder(cluster: Cluster, deployed: Deployed) -> Iterator[str]:
+    cluster.kubectl(
+        "run",
+        INTRUDER,
+        "--image",
+        "visit-counter-api:dev",
+        "--image-pull-policy",
+        "Never",
+        "--restart",
+        "Never",
+        "--labels",
+        "app.kubernetes.io/name=intruder",
+        "--command",
+        "--",
+        "sleep",
+        "600",
+    )
+    cluster.kubectl("wait", "--for=condition=Ready", f"pod/{INTRUDER}", "--timeout=120s")
+    yield INTRUDER
+    cluster.kubectl("delete", "pod", INTRUDER, "--now", "--ignore-not-found", check=False)
+
+
+def test_an_api_pod_gets_the_database_greeting(cluster: Cluster, deployed: Deployed) -> None:
+    pod = cluster.api_pods()[0]["metadata"]["name"]
+    version = cluster.kubectl("exec", pod, "--", "python", "-c", GREETING).strip()
+    assert version.startswith("11.8"), version
+
+
+def test_a_pod_without_the_api_labels_cannot_reach_the_database(
+    cluster: Cluster, intruder: str
+) -> None:
+    result = cluster.kubectl("exec", intruder, "--", "python", "-c", GREETING, check=False)
+    assert "11.8" not in result
+    # The same pod does reach the API (its policy admits everyone on 8000), so
+    # the refusal above is the database's policy, not a broken pod network.
+    health = cluster.kubectl(
+        "exec",
+        intruder,
+        "--",
+        "python",
+        "-c",
+        "import urllib.request; print(urllib.request.urlopen('http://api:8000/healthz', timeout=5).status)",
+    )
+    assert health.strip() == "200"

@@ -1,0 +1,40 @@
+"""A missing prerequisite stops cluster-up with one line saying what to do.
+
+These need no cluster: they run the scripts with the prerequisite taken away.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.cluster.conftest import run
+
+
+def one_error_line(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_no_docker_engine_is_one_line() -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
+    assert result.returncode != 0
+    line = one_error_line(result.stderr)
+    assert "Docker Engine is not answering" in line
+    assert "start it" in line
+
+
+def test_no_go_toolchain_is_one_line(tmp_path: Path) -> None:
+    # An empty cache, so there is something to build, and no go anywhere.
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "VC_CLUSTER_CACHE": str(tmp_path),
+        "VC_GO_FALLBACK_DIR": str(tmp_path),
+    }
+    result = run("bash", "cluster/build.sh", check=False, env=env, timeout=60)
+    assert result.returncode != 0
+    line = one_error_line(result.stderr)
+    assert "no Go toolchain" in line
+    assert "install Go" in line
