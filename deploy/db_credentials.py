@@ -1,0 +1,149 @@
+"""Does the running database accept the passwords in k8s/secret.env?
+
+MariaDB applies ``MARIADB_PASSWORD``/``MARIADB_ROOT_PASSWORD`` only when it
+initialises an empty data directory. A changed k8s/secret.env therefore
+rolls the API pods onto a password the existing database refuses: every new
+pod stays unready and the rollout stalls. ``k8s-deploy`` asks the running
+database first and refuses to apply such a change.
+
+The passwords travel on the exec's stdin, never in an argv or a log line;
+inside the container only the client's environment (``MYSQL_PWD``) sees them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from deploy.shell import Argv, Kubectl
+
+# Which Secret key is whose password. The user's name comes from the db
+# container's own environment (MARIADB_USER), so it cannot drift.
+KEYS = ("DB_PASSWORD", "DB_ROOT_PASSWORD")
+
+# Reads the two passwords from stdin, then tries each account over the local
+# socket. Prints "user NAME", then "KEY ok|refused|error" per password;
+# MariaDB's error 1045 is "access denied", anything else (2002: the server
+# does not answer yet) means the check could not be made.
+CHECK_SCRIPT = " ".join(
+    (
+        "IFS= read -r user_pw && IFS= read -r root_pw || exit 3;",
+        "check() {",
+        'if out=$(MYSQL_PWD="$3" mariadb --user="$2" --connect-timeout=5',
+        '--execute="SELECT 1" 2>&1 >/dev/null); then echo "$1 ok";',
+        "else case $out in",
+        '*"ERROR 1045"*) echo "$1 refused";;',
+        '*) echo "$1 error"; printf "%s\\n" "$out" >&2;;',
+        "esac; fi;",
+        "};",
+        'echo "user $MARIADB_USER";',
+        'check DB_PASSWORD "$MARIADB_USER" "$user_pw";',
+        'check DB_ROOT_PASSWORD root "$root_pw"',
+    )
+)
+
+STDIN_NOTE = "DB_PASSWORD and DB_ROOT_PASSWORD from k8s/secret.env"
+
+
+def read_secret_env(path: Path) -> dict[str, str]:
+    """k8s/secret.env as kustomize reads an ``envs`` file: ``KEY=VALUE`` with
+    the value verbatim, ``#`` comment lines and blank lines skipped."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, _, value = stripped.partition("=")
+        values[key] = value
+    return values
+
+
+def ready_command(kubectl: Kubectl, namespace: str) -> Argv:
+    return kubectl(
+        "get",
+        "deployment",
+        "db",
+        "--namespace",
+        namespace,
+        "--ignore-not-found",
+        "--output",
+        "jsonpath={.status.readyReplicas}",
+    )
+
+
+def is_ready(output: str) -> bool:
+    return output.strip().isdigit() and int(output.strip()) > 0
+
+
+def check_command(kubectl: Kubectl, namespace: str) -> Argv:
+    return kubectl(
+        "exec",
+        "-i",
+        "deploy/db",
+        "-c",
+        "db",
+        "--namespace",
+        namespace,
+        "--",
+        "sh",
+        "-c",
+        CHECK_SCRIPT,
+    )
+
+
+def check_stdin(secret: Mapping[str, str]) -> str:
+    return "".join(f"{secret.get(key, '')}\n" for key in KEYS)
+
+
+def parse_check(output: str) -> tuple[str, dict[str, str]]:
+    """``(user name, {KEY: ok|refused|error})`` from the script's output."""
+    user = ""
+    results: dict[str, str] = {}
+    for line in output.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "user":
+            user = value
+        elif key in KEYS:
+            results[key] = value
+    return user, results
+
+
+def refusal(user: str, results: Mapping[str, str], kubectl: Kubectl, namespace: str) -> str | None:
+    """The one-line refusal when the database refused a password, else None."""
+    refused = [key for key in KEYS if results.get(key) == "refused"]
+    if not refused:
+        return None
+    accounts = {"DB_PASSWORD": f"'{user}'@'%'", "DB_ROOT_PASSWORD": "'root'@'%'"}
+    client = shlex.join(
+        kubectl(
+            "exec",
+            "-it",
+            "deploy/db",
+            "-c",
+            "db",
+            "--namespace",
+            namespace,
+            "--",
+            "mariadb",
+            "--user=root",
+            "--password",
+        )
+    )
+    statements = " ".join(
+        f"ALTER USER {accounts[key]} IDENTIFIED BY 'NEW';"
+        + (
+            " ALTER USER 'root'@'localhost' IDENTIFIED BY 'NEW';"
+            if key == "DB_ROOT_PASSWORD"
+            else ""
+        )
+        for key in refused
+    )
+    names = " and ".join(refused)
+    return (
+        f"the running database (namespace {namespace}) refuses {names} from k8s/secret.env: "
+        "it was initialised with another password, and MariaDB only applies passwords when "
+        "it initialises an empty volume. Nothing was changed. To rotate, change it in the "
+        f"database first ({client}, which asks for the current root password, then {statements}) "
+        "and put NEW in k8s/secret.env; or restore the old value in k8s/secret.env"
+    )

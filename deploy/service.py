@@ -1,0 +1,178 @@
+"""The deployed service seen from outside: HTTP checks the deploy and drill
+tasks share.
+
+Hit ``GET /`` until three distinct replicas have answered (the original
+experiment's "hit another pod", made automatic), read the counts, and compare
+them before and after a drill.
+
+Only the standard library: the HTTP client is ``http.client``, one new
+connection per request, so the Service spreads requests over the pods
+(kube-proxy picks a pod per connection).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from deploy.shell import TaskError
+
+REPLICAS = 3
+
+
+class ServiceError(TaskError):
+    """The service did not answer as the API contract says."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: str
+
+
+def fetch(url: str, accept: str = "application/json", timeout: float = 5.0) -> Answer:
+    """One ``GET`` on a new connection. Raises OSError (refused, reset,
+    timeout) or http.client.HTTPException when no HTTP answer came."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"not an http:// URL: {url}")
+    path = parts.path or "/"
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Accept": accept, "Connection": "close"})
+        response = conn.getresponse()
+        body = response.read().decode("utf-8", "replace")
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return Answer(response.status, headers, body)
+    finally:
+        conn.close()
+
+
+def path_url(url: str, path: str) -> str:
+    """``url`` with its path replaced, e.g. the base URL's ``/visits``."""
+    return url.rstrip("/") + path
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One ``GET /`` answer in JSON: who answered, and every replica's count."""
+
+    replica: str
+    visits: dict[str, int]
+    total: int
+
+
+def _json_object(body: str, url: str) -> dict[str, object]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ServiceError(f"{url} answered something that is not JSON: {body[:80]!r}") from exc
+    if not isinstance(data, dict):
+        raise ServiceError(f"{url} answered JSON that is not an object: {body[:80]!r}")
+    return data
+
+
+def _counts(value: object, url: str) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) for k, v in value.items()
+    ):
+        raise ServiceError(f"{url} answered without a visits object of counts")
+    return dict(value)
+
+
+def visit(url: str, timeout: float = 5.0) -> Visit:
+    """``GET /`` as JSON: counts one visit. Raises OSError when nothing listens
+    and ServiceError on any answer but a 200 with the documented JSON."""
+    answer = fetch(url, timeout=timeout)
+    if answer.status != 200:
+        raise ServiceError(f"{url} answered {answer.status}: {answer.body.strip()[:120]}")
+    data = _json_object(answer.body, url)
+    replica, total = data.get("replica"), data.get("total")
+    if not isinstance(replica, str) or not isinstance(total, int):
+        raise ServiceError(f"{url} answered JSON without replica and total: {answer.body[:80]!r}")
+    return Visit(replica=replica, visits=_counts(data.get("visits"), url), total=total)
+
+
+def counts(url: str, timeout: float = 5.0) -> dict[str, int]:
+    """``GET /visits``: every replica's count, counting nothing."""
+    visits_url = path_url(url, "/visits")
+    answer = fetch(visits_url, timeout=timeout)
+    if answer.status != 200:
+        raise ServiceError(f"{visits_url} answered {answer.status}: {answer.body.strip()[:120]}")
+    return _counts(_json_object(answer.body, visits_url).get("visits"), visits_url)
+
+
+@dataclass
+class Survey:
+    """The distinct replicas that answered, in the order they first did."""
+
+    replicas: list[str] = field(default_factory=list)
+    visits: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+
+
+def wait_for_replicas(
+    url: str,
+    want: int = REPLICAS,
+    timeout: float = 180.0,
+    interval: float = 0.25,
+    *,
+    hint: str = "",
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = print,
+) -> Survey:
+    """Hit ``GET /`` until ``want`` distinct replicas have answered.
+
+    Until the API answers at all (a port forward not up yet, pods not ready:
+    connection refused or reset, 503), it keeps trying. Each new replica is
+    reported as it first answers. Past ``timeout`` seconds it raises
+    ServiceError saying how many replicas it saw and the last error, so the
+    user knows whether nothing answered or too few pods did; ``hint`` (where
+    to look next) ends that message.
+    """
+    deadline = clock() + timeout
+    survey = Survey()
+    last_error = ""
+    while True:
+        try:
+            answer = visit(url)
+        except (OSError, http.client.HTTPException, ServiceError) as exc:
+            last_error = str(exc) or type(exc).__name__
+        else:
+            survey.requests += 1
+            survey.visits = answer.visits
+            if answer.replica not in survey.replicas:
+                survey.replicas.append(answer.replica)
+                say(f"  replica {len(survey.replicas)}/{want} answered: {answer.replica}")
+            if len(survey.replicas) >= want:
+                return survey
+        if clock() >= deadline:
+            break
+        sleep(interval)
+    seen = ", ".join(survey.replicas) or "none"
+    raise ServiceError(
+        f"timed out after {timeout:.0f}s: {len(survey.replicas)} of {want} replicas answered "
+        f"{url} ({seen}) in {survey.requests} successful request(s)"
+        + (f"; last error: {last_error}" if last_error else "")
+        + (f". {hint}" if hint else "")
+    )
+
+
+def lost_counts(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """Replicas whose count went down or disappeared: ``{name: (before, after)}``."""
+    return {
+        name: (count, after.get(name, 0))
+        for name, count in before.items()
+        if after.get(name, 0) < count
+    }
+
+
+def format_counts(visits: Mapping[str, int]) -> str:
+    """The counts as the API's plain-text form lists them."""
+    return "\n".join(f"- {name} {count} times" for name, count in visits.items())
