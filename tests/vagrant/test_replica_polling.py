@@ -1,83 +1,17 @@
-"""The client side of `invoke vagrant-deploy` and `vagrant-drill`, against a
-real HTTP server on loopback: a stdlib server that answers like the API (it is
-the polling logic under test here, not the API)."""
+"""The client side of `invoke vagrant-deploy`, `k8s-deploy` and the drills,
+against a real HTTP server on loopback: a stdlib server that answers like the
+API (it is the polling logic under test here, not the API)."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import socket
 import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deploy import vagrant
-
-Behaviour = Callable[[int], tuple[int, str | None]]
-
-
-class FakeApi:
-    """Answers GET / like the API: the replica named by ``behaviour(n)`` for
-    the n-th request (or a status without a replica), counting per replica."""
-
-    def __init__(self, behaviour: Behaviour, port: int = 0) -> None:
-        self.behaviour = behaviour
-        self.visits: dict[str, int] = {}
-        self.accept_headers: list[str] = []
-        self.connections: set[tuple[str, int]] = set()
-        self.requests = itertools.count()
-        self.lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                api.connections.add(self.client_address)
-                api.accept_headers.append(self.headers.get("Accept", ""))
-                if self.path == "/visits":
-                    self.answer(200, {"visits": api.visits})
-                    return
-                with api.lock:
-                    status, replica = api.behaviour(next(api.requests))
-                    if replica is None:
-                        self.answer(status, {"error": "database unavailable"})
-                        return
-                    api.visits[replica] = api.visits.get(replica, 0) + 1
-                    body = {
-                        "replica": replica,
-                        "visits": dict(api.visits),
-                        "total": sum(api.visits.values()),
-                    }
-                self.answer(200, body)
-
-            def answer(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def rotating(*replicas: str) -> Behaviour:
-    return lambda n: (200, replicas[n % len(replicas)])
+from deploy import service, vagrant
+from tests.vagrant.fake_api import FakeApi, rotating
 
 
 @pytest.fixture
@@ -87,7 +21,7 @@ def said() -> list[str]:
 
 def test_three_replicas_answering_ends_the_wait(said: list[str]) -> None:
     with FakeApi(rotating("api-a", "api-b", "api-a", "api-c")) as api:
-        survey = vagrant.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
+        survey = service.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
     assert survey.replicas == ["api-a", "api-b", "api-c"]
     assert survey.requests == 4
     assert survey.visits == {"api-a": 2, "api-b": 1, "api-c": 1}
@@ -110,12 +44,16 @@ def test_old_replicas_in_the_counts_do_not_count_as_answering(said: list[str]) -
 
     with FakeApi(behaviour) as api:
         api.visits.update({"old-1": 5, "old-2": 7, "old-3": 1})
-        with pytest.raises(vagrant.VagrantTaskError) as caught:
-            vagrant.wait_for_replicas(api.url, 3, timeout=0.5, interval=0.01, say=said.append)
+        with pytest.raises(service.ServiceError) as caught:
+            service.wait_for_replicas(
+                api.url, 3, timeout=0.5, interval=0.01, say=said.append, hint=vagrant.LOOK_INSIDE
+            )
     message = str(caught.value)
     assert message.startswith("timed out after 0s: 2 of 3 replicas answered")
     assert "(api-a, api-b)" in message
-    assert "kubectl get pods" in message
+    assert message.endswith(
+        ". Look inside the VM: vagrant ssh -c 'sudo kubectl get pods,services -A'"
+    )
 
 
 def test_outage_answers_are_waited_through(said: list[str]) -> None:
@@ -123,13 +61,13 @@ def test_outage_answers_are_waited_through(said: list[str]) -> None:
         return (503, None) if n < 5 else (200, f"api-{n % 3}")
 
     with FakeApi(behaviour) as api:
-        survey = vagrant.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
+        survey = service.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
     assert len(survey.replicas) == 3
 
 
 def test_the_last_error_is_in_the_timeout_message() -> None:
-    with FakeApi(lambda n: (503, None)) as api, pytest.raises(vagrant.VagrantTaskError) as caught:
-        vagrant.wait_for_replicas(api.url, 3, timeout=0.3, interval=0.01, say=print)
+    with FakeApi(lambda n: (503, None)) as api, pytest.raises(service.ServiceError) as caught:
+        service.wait_for_replicas(api.url, 3, timeout=0.3, interval=0.01, say=print)
     message = str(caught.value)
     assert "0 of 3 replicas answered" in message
     assert "(none)" in message
@@ -147,13 +85,13 @@ def test_nothing_listening_yet_is_waited_for(said: list[str]) -> None:
     # The VM's port forward comes up after `vagrant up` returns, sometimes.
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    result: list[vagrant.Survey] = []
+    result: list[service.Survey] = []
     errors: list[BaseException] = []
 
     def wait() -> None:
         try:
             result.append(
-                vagrant.wait_for_replicas(url, 3, timeout=15, interval=0.05, say=said.append)
+                service.wait_for_replicas(url, 3, timeout=15, interval=0.05, say=said.append)
             )
         except BaseException as exc:
             errors.append(exc)
@@ -171,24 +109,15 @@ def test_nothing_listening_yet_is_waited_for(said: list[str]) -> None:
 def test_nothing_listening_times_out_with_the_connection_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/"
     started = time.monotonic()
-    with pytest.raises(vagrant.VagrantTaskError) as caught:
-        vagrant.wait_for_replicas(url, 3, timeout=0.5, interval=0.05, say=print)
+    with pytest.raises(service.ServiceError) as caught:
+        service.wait_for_replicas(url, 3, timeout=0.5, interval=0.05, say=print)
     assert time.monotonic() - started < 5
     assert "refused" in str(caught.value).lower()
 
 
 def test_counts_reads_visits_without_counting() -> None:
     with FakeApi(rotating("api-a")) as api:
-        first = vagrant.visit(api.url)
-        assert first == vagrant.Visit("api-a", {"api-a": 1}, 1)
-        assert vagrant.counts(api.url) == {"api-a": 1}
-        assert vagrant.counts(api.url) == {"api-a": 1}
-
-
-def test_lost_counts_names_replicas_whose_count_went_down() -> None:
-    before = {"api-a": 3, "api-b": 2, "api-c": 1}
-    assert vagrant.lost_counts(before, {**before, "api-d": 1}) == {}
-    assert vagrant.lost_counts(before, {"api-a": 4, "api-b": 1}) == {
-        "api-b": (2, 1),
-        "api-c": (1, 0),
-    }
+        first = service.visit(api.url)
+        assert first == service.Visit("api-a", {"api-a": 1}, 1)
+        assert service.counts(api.url) == {"api-a": 1}
+        assert service.counts(api.url) == {"api-a": 1}

@@ -26,15 +26,24 @@ def invoke(*args: str, path_dir: Path | None = None) -> subprocess.CompletedProc
     )
 
 
+TOOLS = ("vagrant", "kubectl", "docker", "kind", "k3d", "minikube", "k3s")
+
+
 @pytest.fixture
 def tripwire(tmp_path: Path) -> Path:
-    """A `vagrant` on PATH that records any call."""
+    """`vagrant`, `kubectl`, `docker`... on PATH that record any call in
+    TOOL-calls and fail."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = bin_dir / "vagrant"
-    script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/vagrant-calls\nexit 1\n')
-    script.chmod(0o755)
+    for tool in TOOLS:
+        script = bin_dir / tool
+        script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/{tool}-calls\nexit 1\n')
+        script.chmod(0o755)
     return tmp_path
+
+
+def nothing_ran(tripwire: Path) -> bool:
+    return not any((tripwire / f"{tool}-calls").exists() for tool in TOOLS)
 
 
 def commands(stdout: str) -> list[str]:
@@ -49,7 +58,7 @@ def test_deploy_on_a_running_vm_syncs_then_provisions(tripwire: Path) -> None:
         "vagrant provision",
         "GET http://localhost:8000/ until 3 distinct replicas answer (up to 180s)",
     ]
-    assert not (tripwire / "vagrant-calls").exists()
+    assert nothing_ran(tripwire)
 
 
 @pytest.mark.parametrize("state", ["not_created", "poweroff", "aborted", "shutoff"])
@@ -58,7 +67,7 @@ def test_deploy_on_a_vm_that_is_not_running_brings_it_up(tripwire: Path, state: 
     assert result.returncode == 0, result.stderr
     assert commands(result.stdout)[0] == "vagrant up"
     assert len(commands(result.stdout)) == 2
-    assert not (tripwire / "vagrant-calls").exists()
+    assert nothing_ran(tripwire)
 
 
 def test_deploy_without_a_state_shows_the_status_query_too(tripwire: Path) -> None:
@@ -70,36 +79,53 @@ def test_deploy_without_a_state_shows_the_status_query_too(tripwire: Path) -> No
         "GET http://localhost:8000/ until 3 distinct replicas answer (up to 42s)",
     ]
     assert "assuming no VM yet" in result.stdout
-    assert not (tripwire / "vagrant-calls").exists()
+    assert nothing_ran(tripwire)
 
 
 def test_destroy(tripwire: Path) -> None:
     result = invoke("vagrant-destroy", "--dry-run", path_dir=tripwire / "bin")
     assert result.returncode == 0, result.stderr
     assert commands(result.stdout) == ["vagrant destroy --force"]
-    assert not (tripwire / "vagrant-calls").exists()
+    assert nothing_ran(tripwire)
 
 
-def test_drill(tripwire: Path) -> None:
-    result = invoke("vagrant-drill", "--dry-run", path_dir=tripwire / "bin")
+def test_drill_runs_the_drills_with_kubectl_in_the_vm(tripwire: Path) -> None:
+    result = invoke(
+        "vagrant-drill", "--dry-run", "--drill", "pod-delete", path_dir=tripwire / "bin"
+    )
     assert result.returncode == 0, result.stderr
-    selector = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
+    api = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
     assert commands(result.stdout) == [
-        "GET http://localhost:8000/ and GET http://localhost:8000/visits: "
-        "who answers, and the counts",
-        "vagrant ssh --no-tty -c 'sudo kubectl get pods --all-namespaces --selector "
-        f"{selector} --no-headers --output "
-        "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name'",
+        "vagrant ssh --no-tty -c 'sudo kubectl get deployments --all-namespaces --selector "
+        f"{api} --no-headers --output custom-columns=NAMESPACE:.metadata.namespace'",
+        "GET http://localhost:8000/visits: the counts before",
+        "poll GET http://localhost:8000/ every 50 ms (new connection each) until the drill ends",
+        "GET http://localhost:8000/: which replica answers",
+        f"vagrant ssh --no-tty -c 'sudo kubectl get pods --selector {api} --no-headers "
+        "--output custom-columns=NAME:.metadata.name --namespace default'",
         "vagrant ssh --no-tty -c 'sudo kubectl delete pod '\"'\"'<replica-that-answered>'\"'\"' "
         "--namespace default'",
         "vagrant ssh --no-tty -c 'sudo kubectl rollout status deployment/api "
-        "--namespace default --timeout=180s'",
-        f"vagrant ssh --no-tty -c 'sudo kubectl get pods --namespace default --selector "
-        f"{selector} --output=wide'",
-        "GET http://localhost:8000/ until 3 distinct replicas answer again, "
-        "then compare the counts",
+        "--timeout=180s --namespace default'",
+        f"vagrant ssh --no-tty -c 'sudo kubectl get pods --selector {api} --output=wide "
+        "--namespace default'",
+        "GET http://localhost:8000/ until 3 distinct replicas answer again",
     ]
-    assert not (tripwire / "vagrant-calls").exists()
+    assert result.stdout.splitlines()[-1] == "pod-delete: dry run"
+    assert nothing_ran(tripwire)
+
+
+def test_drill_runs_every_drill_by_default(tripwire: Path) -> None:
+    result = invoke("vagrant-drill", "--dry-run", path_dir=tripwire / "bin")
+    assert result.returncode == 0, result.stderr
+    drills = [line for line in result.stdout.splitlines() if line.startswith("== drill ")]
+    assert drills == [
+        "== drill pod-delete",
+        "== drill rollout",
+        "== drill db-outage",
+        "== drill db-restart",
+    ]
+    assert nothing_ran(tripwire)
 
 
 def test_a_failing_command_stops_the_task_with_its_name(tripwire: Path) -> None:
@@ -109,6 +135,58 @@ def test_a_failing_command_stops_the_task_with_its_name(tripwire: Path) -> None:
     assert result.returncode == 1
     assert "vagrant-destroy: `vagrant destroy --force` failed (exit status 1)" in result.stderr
     assert (tripwire / "vagrant-calls").read_text() == "destroy --force\n"
+
+
+def test_the_vm_deploys_with_k8s_deploy_on_a_bare_python(tripwire: Path) -> None:
+    # provision.sh's command, on a python without site-packages (-S): the VM
+    # has only its system python3.
+    env = {**os.environ, "PATH": f"{tripwire / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    args = ["--loader", "k3s", "--kubectl", "k3s kubectl", "--url", "http://127.0.0.1:30001/"]
+    result = subprocess.run(
+        [sys.executable, "-S", "-E", "-m", "deploy.k8s_deploy", *args, "--dry-run"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    ran = commands(result.stdout)
+    k3s_images = "/var/lib/rancher/k3s/agent/images"
+    for expected in (
+        "docker build --tag visit-counter-api:dev .",
+        f"docker save --output {k3s_images}/visit-counter-api.tar visit-counter-api:dev",
+        f"k3s ctr -n k8s.io images import {k3s_images}/visit-counter-api.tar",
+        f"docker save --output {k3s_images}/mariadb.tar mariadb:11.8",
+        "k3s kubectl apply -k k8s/ --namespace default",
+        "k3s kubectl rollout status deployment/api --namespace default --timeout=5m",
+        "GET http://127.0.0.1:30001/ until 3 distinct replicas answer (up to 180s)",
+    ):
+        assert expected in ran
+    assert ran.index("docker build --tag visit-counter-api:dev .") < ran.index(
+        "k3s kubectl apply -k k8s/ --namespace default"
+    )
+    assert nothing_ran(tripwire)
+
+
+def test_k8s_deploy_and_k8s_drill_dry_runs_run_nothing(tripwire: Path) -> None:
+    deploy = invoke("k8s-deploy", "--dry-run", "--kubeconfig", "kc", path_dir=tripwire / "bin")
+    assert deploy.returncode == 0, deploy.stderr
+    assert "kubectl --kubeconfig kc apply -k k8s/ --namespace default" in commands(deploy.stdout)
+    drill = invoke("k8s-drill", "--dry-run", "--drill", "db-outage", path_dir=tripwire / "bin")
+    assert drill.returncode == 0, drill.stderr
+    assert "kubectl scale deployment/db --replicas=0 --namespace default" in commands(drill.stdout)
+    assert nothing_ran(tripwire)
+
+
+def test_an_unknown_drill_stops_k8s_drill_with_one_line(tripwire: Path) -> None:
+    result = invoke(
+        "k8s-drill", "--dry-run", "--drill", "pod-delete,reboot", path_dir=tripwire / "bin"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "k8s-drill: unknown drill(s) reboot: choose from pod-delete, rollout, db-outage, db-restart"
+    ]
 
 
 # The pieces the sequences are made of.
@@ -124,20 +202,3 @@ def test_parse_state_reads_machine_readable_status() -> None:
     assert vagrant.parse_state(output) == "running"
     with pytest.raises(vagrant.VagrantTaskError):
         vagrant.parse_state("nothing useful\n")
-
-
-def test_the_drill_deletes_the_pod_that_answered() -> None:
-    pods = vagrant.parse_pods("visit-counter   api-7d9-aaaaa\nvisit-counter   api-7d9-bbbbb\n")
-    assert pods == [("visit-counter", "api-7d9-aaaaa"), ("visit-counter", "api-7d9-bbbbb")]
-    assert vagrant.pick_pod(pods, "api-7d9-bbbbb") == ("visit-counter", "api-7d9-bbbbb")
-    # REPLICA_NAME overridden: any API pod will do.
-    assert vagrant.pick_pod(pods, "custom-name") == ("visit-counter", "api-7d9-aaaaa")
-    with pytest.raises(vagrant.VagrantTaskError, match="is it deployed"):
-        vagrant.pick_pod([], "api-7d9-aaaaa")
-    assert vagrant.drill_commands("visit-counter", "api-7d9-bbbbb")[0] == [
-        "vagrant",
-        "ssh",
-        "--no-tty",
-        "-c",
-        "sudo kubectl delete pod api-7d9-bbbbb --namespace visit-counter",
-    ]
