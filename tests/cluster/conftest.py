@@ -79,9 +79,9 @@ class Cluster:
         return run("docker", "exec", self.node_id, *args, check=check, timeout=60)
 
     def api_pods(self) -> list[Any]:
-        """The API's pods, running or terminating, as Kubernetes objects."""
-        items: list[Any] = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
-        return items
+        """The API's pods, as Kubernetes objects; not those being deleted."""
+        items = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
+        return [pod for pod in items if not pod["metadata"].get("deletionTimestamp")]
 
 
 def _answers() -> bool:

@@ -14,7 +14,6 @@ from tests.cluster.conftest import Cluster, Deployed, api_restarts, drill_target
 
 def run(cluster: Cluster, name: str) -> DrillReport:
     (report,) = drill.run_drills([name], drill_target(cluster))
-    print(report.summary())
     assert report.requests > 0
     assert not report.lost, report.summary()
     return report
