@@ -153,8 +153,17 @@ def pod_delete(target: DrillTarget) -> DrillReport:
 
 def rollout(target: DrillTarget) -> DrillReport:
     def action(poller: Poller, report: DrillReport) -> None:
-        target.shell.run(target.k("rollout", "restart", "deployment/api"))
+        shell = target.shell
+        columns = ("--no-headers", "--output", "custom-columns=NAME:.metadata.name")
+        listing = target.k("get", "pods", "--selector", API_SELECTOR, *columns)
+        old_pods = shell.query(listing, dry_run_answer="<api-pods>\n").split()
+        shell.run(target.k("rollout", "restart", "deployment/api"))
         _rollout_status(target, "deployment/api")
+        # The rollout is "complete" as soon as the last new pod is ready, when
+        # the last old pod has only begun to terminate: keep polling until
+        # every old pod is gone, so its whole shutdown is under the client.
+        wait = f"--timeout={target.timeout:.0f}s"
+        shell.run(target.k("wait", "--for=delete", *(f"pod/{pod}" for pod in old_pods), wait))
 
     return _run_polled(target, "rollout", False, action)
 

@@ -164,8 +164,11 @@ def test_the_dry_run_prints_each_drill_in_order() -> None:
         f"{k} get pods --selector {API} --output=wide {ns}",
         again,
         *before,
+        f"{k} get pods --selector {API} --no-headers "
+        f"--output custom-columns=NAME:.metadata.name {ns}",
         f"{k} rollout restart deployment/api {ns}",
         f"{k} rollout status deployment/api {status}",
+        f"{k} wait --for=delete {shlex.quote('pod/<api-pods>')} {status}",
         again,
         *before,
         f"{k} scale deployment/db --replicas=0 {ns}",
