@@ -49,9 +49,7 @@ def test_a_database_outage_answers_503_throughout_and_heals(
     assert api_restarts(cluster) == restarts, "the API pods were not restarted"
 
 
-def test_deleting_the_database_pod_keeps_every_count(
-    cluster: Cluster, deployed: Deployed
-) -> None:
+def test_deleting_the_database_pod_keeps_every_count(cluster: Cluster, deployed: Deployed) -> None:
     report = run(cluster, "db-restart")
     assert sum(report.after.values()) >= sum(report.before.values()) > 0
     assert report.ok, report.summary()
