@@ -192,7 +192,7 @@ def test_none_loads_nothing_and_needs_no_tool() -> None:
         ("mariadb:11.8", "docker.io/library/mariadb:11.8"),
         ("bitnami/mariadb:11", "docker.io/bitnami/mariadb:11"),
         ("registry.example:5000/team/api:1", "registry.example:5000/team/api:1"),
-        ("ghcr.io/team/api:1", "ghcr.io/team/api:1"),
+        ("images.example/team/api:1", "images.example/team/api:1"),
         ("localhost/api:dev", "localhost/api:dev"),
     ],
 )
