@@ -2,6 +2,17 @@
 
 - ``deploy.k8s_gen``: ``invoke k8s-gen``, compose.yaml -> kompose -> patches -> ``k8s/``.
 - ``deploy.k8s_secret``: the database passwords for the Kubernetes Secret, written
-  to the gitignored ``k8s/secret.env`` (standard library only, so a VM's
-  provisioning can run ``python3 -m deploy.k8s_secret`` without the dev venv).
+  to the gitignored ``k8s/secret.env``.
+- ``deploy.k8s_deploy``: ``invoke k8s-deploy``, the one deploy path for every
+  cluster (the local one, kind, k3d, minikube, the VM's k3s), with
+  ``deploy.image_loader`` (images into a cluster without a registry) and
+  ``deploy.db_credentials`` (does the running database accept the passwords?).
+- ``deploy.drill``: ``invoke k8s-drill`` and ``vagrant-drill``, the drills under
+  ``deploy.poller``'s 50 ms polling client.
+- ``deploy.vagrant``: ``invoke vagrant-*``.
+- ``deploy.service`` (the API seen from outside) and ``deploy.shell`` (printed,
+  dry-runnable commands) are shared by the above.
+
+Everything but ``k8s_gen`` uses only the standard library, so the VM's
+provisioning runs it with the system ``python3``, without the dev venv.
 """
