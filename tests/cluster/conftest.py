@@ -149,14 +149,15 @@ class Deployed:
     seconds: float
 
 
-def deploy(cluster: Cluster) -> Survey:
+def deploy(cluster: Cluster, namespace: str = NAMESPACE, build: bool = True) -> Survey:
     """Run what ``invoke k8s-deploy --kubeconfig .cluster/kubeconfig`` runs."""
     options = DeployOptions(
         repo=REPO_ROOT,
         kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
-        namespace=NAMESPACE,
+        namespace=namespace,
         loader="local",
         url=URL,
+        build=build,
     )
     survey = k8s_deploy.deploy(options, Shell())
     assert survey is not None

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
+from deploy.k8s_deploy import K8sDeployError
 from tests.cluster.conftest import NAMESPACE, URL, Cluster, Deployed, deploy, secret_values
 from tests.http import request
 
@@ -64,3 +67,15 @@ def test_a_second_deploy_with_nothing_changed_rolls_nothing(
     pods_before = {pod["metadata"]["name"] for pod in cluster.api_pods()}
     deploy(cluster)
     assert {pod["metadata"]["name"] for pod in cluster.api_pods()} == pods_before
+
+
+def test_a_second_copy_in_another_namespace_is_refused_before_anything_is_made(
+    cluster: Cluster, deployed: Deployed
+) -> None:
+    # The NodePort is cluster-wide: a second copy would fail half-way through
+    # `kubectl apply`, after creating everything else.
+    with pytest.raises(K8sDeployError) as refused:
+        deploy(cluster, namespace="second-copy", build=False)
+    assert "\n" not in str(refused.value)
+    assert "30001" in str(refused.value)
+    assert cluster.kubectl("get", "namespace", "second-copy", "--ignore-not-found").strip() == ""
