@@ -13,13 +13,14 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deploy import k8s_deploy
+from deploy.db_credentials import read_secret_env
 from deploy.drill import DrillTarget
 from deploy.k8s_deploy import DeployOptions
 from deploy.service import Survey
@@ -78,6 +79,20 @@ class Cluster:
     def node_exec(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("docker", "exec", self.node_id, *args, check=check, timeout=60)
 
+    @contextmanager
+    def idle_pod(self, name: str, image: str, label: str) -> Iterator[str]:
+        """A pod that only sleeps, labelled ``app.kubernetes.io/name=LABEL``,
+        for ``kubectl exec``; deleted afterwards."""
+        self.kubectl(
+            "run", name, "--image", image, "--image-pull-policy", "Never", "--restart", "Never",
+            "--labels", f"app.kubernetes.io/name={label}", "--command", "--", "sleep", "600",
+        )  # fmt: skip
+        try:
+            self.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
+            yield name
+        finally:
+            self.kubectl("delete", "pod", name, "--now", "--ignore-not-found", check=False)
+
     def api_pods(self) -> list[Any]:
         """The API's pods, as Kubernetes objects; not those being deleted."""
         items = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
@@ -132,13 +147,8 @@ def api_restarts(cluster: Cluster) -> dict[str, int]:
 
 
 def secret_values() -> dict[str, str]:
-    """k8s/secret.env's KEY=VALUE lines."""
-    values = {}
-    for line in Path(REPO_ROOT / "k8s" / "secret.env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            values[key.strip()] = value
-    return values
+    """k8s/secret.env, read as k8s-deploy and kustomize read it."""
+    return read_secret_env(REPO_ROOT / "k8s" / "secret.env")
 
 
 @dataclass

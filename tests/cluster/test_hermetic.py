@@ -76,25 +76,8 @@ def listener(cluster: Cluster) -> Iterator[Listener]:
 
 @pytest.fixture(scope="module")
 def probe_pod(cluster: Cluster) -> Iterator[str]:
-    cluster.kubectl(
-        "run",
-        PROBE_POD,
-        "--image",
-        PROBE_IMAGE,
-        "--image-pull-policy",
-        "Never",
-        "--restart",
-        "Never",
-        "--labels",
-        "app.kubernetes.io/name=hermetic-probe",
-        "--command",
-        "--",
-        "sleep",
-        "600",
-    )
-    cluster.kubectl("wait", "--for=condition=Ready", f"pod/{PROBE_POD}", "--timeout=120s")
-    yield PROBE_POD
-    cluster.kubectl("delete", "pod", PROBE_POD, "--now", "--ignore-not-found", check=False)
+    with cluster.idle_pod(PROBE_POD, PROBE_IMAGE, "hermetic-probe") as pod:
+        yield pod
 
 
 def connect_script(host: str, port: int) -> str:

@@ -19,25 +19,8 @@ GREETING = (
 
 @pytest.fixture(scope="module")
 def intruder(cluster: Cluster, deployed: Deployed) -> Iterator[str]:
-    cluster.kubectl(
-        "run",
-        INTRUDER,
-        "--image",
-        "visit-counter-api:dev",
-        "--image-pull-policy",
-        "Never",
-        "--restart",
-        "Never",
-        "--labels",
-        "app.kubernetes.io/name=intruder",
-        "--command",
-        "--",
-        "sleep",
-        "600",
-    )
-    cluster.kubectl("wait", "--for=condition=Ready", f"pod/{INTRUDER}", "--timeout=120s")
-    yield INTRUDER
-    cluster.kubectl("delete", "pod", INTRUDER, "--now", "--ignore-not-found", check=False)
+    with cluster.idle_pod(INTRUDER, "visit-counter-api:dev", "intruder") as pod:
+        yield pod
 
 
 def test_an_api_pod_gets_the_database_greeting(cluster: Cluster, deployed: Deployed) -> None:
