@@ -1,0 +1,71 @@
+"""The store on the event loop: a batch that times out fails the visits queued
+behind it at once, and readiness never queues behind a batch."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.http import Answer, request
+from tests.integration.conftest import CONNECT_TIMEOUT, ReplicaFactory
+from tests.integration.test_outage import assert_unavailable, own_mariadb, visit_all_threads
+from tests.servers import MariaDBServer
+
+__all__ = ["own_mariadb"]  # a fixture, used by name
+
+# One timeout, plus scheduling noise; a visit that waited for a second
+# timeout of its own (the batch before it, then its own) would take twice.
+ONE_TIMEOUT = CONNECT_TIMEOUT + 1.2
+
+
+def test_visits_queued_behind_a_timing_out_batch_fail_with_it(
+    own_mariadb: MariaDBServer, start_replicas: ReplicaFactory
+) -> None:
+    own_mariadb.create_database("visits")
+    (replica,) = start_replicas(own_mariadb, "visits", "r1")
+    visit_all_threads([replica])  # every worker holds a live connection
+
+    own_mariadb.pause()
+    try:
+        first: list[Answer] = []
+        ahead = threading.Thread(target=lambda: first.append(request(f"{replica.url}/")))
+        ahead.start()
+        threading.Event().wait(0.5)  # the first batch of each worker is in flight
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            queued = list(pool.map(lambda _: request(f"{replica.url}/"), range(16)))
+        ahead.join(timeout=10)
+    finally:
+        own_mariadb.resume()
+
+    for answer in [*first, *queued]:
+        assert_unavailable(answer)
+    slowest = max(answer.seconds for answer in queued)
+    assert slowest < ONE_TIMEOUT, f"a queued visit waited {slowest:.1f}s: two timeouts"
+
+    # The next visit tries afresh and succeeds.
+    assert request(f"{replica.url}/").status == 200
+
+
+def test_readiness_does_not_queue_behind_a_long_batch(
+    own_mariadb: MariaDBServer, start_replicas: ReplicaFactory
+) -> None:
+    own_mariadb.create_database("visits")
+    (replica,) = start_replicas(own_mariadb, "visits", "r1")
+    assert request(f"{replica.url}/").status == 200
+
+    # Another client holds the replica's row lock: the next visit's INSERT
+    # waits on it until the read timeout ends the batch.
+    with own_mariadb.connect("visits") as locker, locker.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT count FROM visits WHERE replica = 'r1' FOR UPDATE")
+        try:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                visits = [pool.submit(request, f"{replica.url}/") for _ in range(8)]
+                threading.Event().wait(0.5)  # the visits' batches are in flight
+                ready = request(f"{replica.url}/readyz")
+                assert ready.status == 200, ready.body
+                assert ready.seconds < 1, "readiness queued behind the visits' batch"
+                for visit in visits:
+                    assert visit.result().status == 503
+        finally:
+            cursor.execute("ROLLBACK")
