@@ -1,5 +1,6 @@
 """The store on the event loop: a batch that times out fails the visits queued
-behind it at once, and readiness never queues behind a batch."""
+behind it at once, readiness never queues behind a batch, and a connection the
+server closed is replaced before a visit is spent on it."""
 
 from __future__ import annotations
 
@@ -69,3 +70,22 @@ def test_readiness_does_not_queue_behind_a_long_batch(
                     assert visit.result().status == 503
         finally:
             cursor.execute("ROLLBACK")
+
+
+def test_a_connection_the_server_closed_is_replaced_before_use(
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
+) -> None:
+    (replica,) = start_replicas(mariadb, database, "r1")
+    visit_all_threads([replica])  # every worker holds a live connection
+
+    # The server drops them (an idle timeout, a restart, an operator's KILL).
+    with mariadb.connect() as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (database,))
+        ids = [row[0] for row in cursor.fetchall()]
+        assert ids, "the workers hold no connection"
+        for connection_id in ids:
+            cursor.execute("KILL CONNECTION %s", (connection_id,))
+    threading.Event().wait(0.5)  # the close reaches the workers' sockets
+
+    after = visit_all_threads([replica], per_replica=20)
+    assert [a.status for a in after] == [200] * len(after)
