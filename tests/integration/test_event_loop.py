@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.http import Answer, request
-from tests.integration.conftest import CONNECT_TIMEOUT, ReplicaFactory
+from tests.integration.conftest import CONNECT_TIMEOUT, ReplicaFactory, replica_env
 from tests.integration.test_outage import assert_unavailable, own_mariadb, visit_all_threads
 from tests.servers import MariaDBServer
 
@@ -89,3 +89,26 @@ def test_a_connection_the_server_closed_is_replaced_before_use(
 
     after = visit_all_threads([replica], per_replica=20)
     assert [a.status for a in after] == [200] * len(after)
+
+
+def test_each_worker_uses_one_connection_under_load(
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
+) -> None:
+    (replica,) = start_replicas(mariadb, database, "r1")
+    workers = int(replica_env(mariadb, database)["WEB_CONCURRENCY"])
+
+    before = connections_opened(mariadb)
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        answers = list(pool.map(lambda _: request(f"{replica.url}/"), range(600)))
+    opened = connections_opened(mariadb) - before - 1  # less the counting one
+
+    assert [a.status for a in answers] == [200] * len(answers)
+    assert opened <= workers, f"{opened} connections for {workers} workers"
+
+
+def connections_opened(server: MariaDBServer) -> int:
+    """Connections the server has accepted so far (this one included)."""
+    with server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Connections'")
+        (_, value) = cursor.fetchone()
+        return int(value)
