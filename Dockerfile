@@ -1,4 +1,4 @@
-# The API image: gunicorn serving api.wsgi:app as a non-root user.
+# The API image: gunicorn (uvicorn workers) serving api.asgi:app as a non-root user.
 # Build stage: a virtualenv installed from the hashed lock file. Wheels only,
 # so no compiler is needed here either.
 FROM python:3.13-slim AS build
@@ -44,4 +44,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 
-ENTRYPOINT ["gunicorn", "api.wsgi:app"]
+# gunicorn.conf.py names the app and the worker class.
+ENTRYPOINT ["gunicorn"]

@@ -1,6 +1,7 @@
-"""gunicorn settings, read automatically by ``gunicorn api.wsgi:app`` from the
-repository root (and from /app in the image). A ``--bind`` on the command line
-wins over ``bind`` here, as gunicorn gives the command line the last word."""
+"""gunicorn settings, read automatically by ``gunicorn`` run from the
+repository root (and from /app in the image), with no arguments. A ``--bind``
+on the command line wins over ``bind`` here, as gunicorn gives the command
+line the last word."""
 
 import logging
 import sys
@@ -15,10 +16,12 @@ try:
 except SettingsError as _exc:
     sys.exit(f"visit-counter: {_exc}")
 
+# The ASGI app, served by uvicorn's event loop in each gunicorn worker process
+# (api/worker.py: uvicorn_worker.UvicornWorker with request limits).
+wsgi_app = "api.asgi:app"
+worker_class = "api.worker.Worker"
 bind = ["0.0.0.0:8000"]
-worker_class = "gthread"
 workers = _server.workers
-threads = _server.threads
 
 # SIGTERM (docker stop, a pod's termination) stops accepting, lets requests in
 # flight finish for up to graceful_timeout seconds, then exits: below the 10 s
@@ -27,21 +30,11 @@ graceful_timeout = 8
 timeout = 30
 keepalive = 5
 
-# Logs go to the container's stdout/stderr, one line per request.
-accesslog = "-"
+# gunicorn's own log (start-up, workers) and uvicorn's errors go to stderr.
+# The access log is the app's: one line per request on stdout, written in
+# batches (api/accesslog.py), so gunicorn's accesslog stays unset.
 errorlog = "-"
 loglevel = "info"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
-# The same lines, written in batches rather than one write per request: see
-# api/accesslog.py (measured with `invoke bench`; README, Performance).
-logger_class = "api.accesslog.BufferedAccessLogger"
-
-
-def worker_exit(server: object, worker: object) -> None:
-    """Write the access-log lines a stopping worker still holds."""
-    flush = getattr(getattr(worker, "log", None), "flush_access", None)
-    if flush is not None:
-        flush()
 
 
 # The app's own warnings (a database outage) go to stderr like gunicorn's, one
@@ -57,8 +50,6 @@ logging.getLogger("api").setLevel(logging.INFO)
 # sharing a user would collide, and the image's root filesystem is read-only.
 control_socket_disable = True
 
-# Request limits: generous enough for a browser with large cookies (request
-# lines up to 8 KiB, header fields up to 16 KiB), small enough to refuse abuse.
-limit_request_line = 8190
-limit_request_fields = 100
-limit_request_field_size = 16380
+# Request limits (request line 8 KiB, a header field 16 KiB, 100 fields, the
+# whole head 64 KiB, headers within 10 s) live in api/worker.py: uvicorn reads
+# none of gunicorn's limit_request_* settings.

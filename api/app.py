@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import falcon
+import falcon.asgi
 
 from api import render
 from api.resources import GreetingResource, LivenessResource, ReadinessResource, VisitsResource
@@ -12,13 +13,13 @@ from api.store import MariaDBStore, VisitStore
 
 def create_app(
     settings: Settings | None = None, store: VisitStore | None = None
-) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the WSGI app. Nothing here touches the database: start-up must
+) -> falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]:
+    """Build the ASGI app. Nothing here touches the database: start-up must
     succeed while it is still down."""
     settings = Settings.from_env() if settings is None else settings
     store = MariaDBStore(settings) if store is None else store
 
-    app = falcon.App()
+    app = falcon.asgi.App()
     app.set_error_serializer(_serialize_error)
     app.add_route("/", GreetingResource(store, settings.replica_name))
     app.add_route("/visits", VisitsResource(store))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import falcon
+import falcon.asgi
 
 from api import render
 from api.store import StoreUnavailable, VisitStore
@@ -26,9 +27,9 @@ class GreetingResource:
         self._store = store
         self._replica = replica
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         try:
-            counts = self._store.record_visit(self._replica)
+            counts = await self._store.record_visit(self._replica)
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
         if render.wants_json(req):
@@ -47,9 +48,9 @@ class VisitsResource:
     def __init__(self, store: VisitStore) -> None:
         self._store = store
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         try:
-            counts = self._store.counts()
+            counts = await self._store.counts()
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
         resp.content_type = render.JSON
@@ -61,7 +62,7 @@ class LivenessResource:
     """GET /healthz: the process serves. Never touches the database, so a
     database outage cannot make Kubernetes restart healthy replicas."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         resp.content_type = render.TEXT
         resp.text = "ok\n"
 
@@ -72,9 +73,9 @@ class ReadinessResource:
     def __init__(self, store: VisitStore) -> None:
         self._store = store
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         try:
-            self._store.ping()
+            await self._store.ping()
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
         resp.content_type = render.TEXT

@@ -47,10 +47,9 @@ class Settings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """gunicorn's process model: worker processes, each with a thread pool."""
+    """gunicorn's process model: worker processes, each serving on one event loop."""
 
     workers: int
-    threads: int
 
     @classmethod
     def from_env(
@@ -58,13 +57,10 @@ class ServerSettings:
     ) -> ServerSettings:
         env = os.environ if env is None else env
         cpus = cpu_count or os.cpu_count() or 1
-        # The work is mostly waiting on the database, so threads carry the
-        # concurrency and one process per core uses the CPUs without paying
-        # for many idle interpreters.
-        return cls(
-            workers=_positive_int(env, "WEB_CONCURRENCY", max(2, cpus)),
-            threads=_positive_int(env, "WEB_THREADS", 8),
-        )
+        # An event loop carries each process's concurrency; one process per
+        # core (at least two, so one can restart while the other serves) uses
+        # the CPUs. WEB_THREADS, from the thread-per-request server, is gone.
+        return cls(workers=_positive_int(env, "WEB_CONCURRENCY", max(2, cpus)))
 
 
 def _raw(env: Mapping[str, str], name: str) -> str | None:

@@ -1,23 +1,30 @@
-"""Visit storage in MariaDB/MySQL.
+"""Visit storage in MariaDB/MySQL, for an app on an asyncio event loop.
 
-One connection per worker thread. A connection is checked for a server-side
+Each worker process has one database connection, used only by one dedicated
+executor thread: the event loop never blocks on the database, and no other
+thread touches the connection. The connection is checked for a server-side
 close before each use (without a round trip), so a request never spends its
 visit on a connection the database dropped during an outage.
 
-Visits are group-committed: while one thread of the process is applying
-visits, the visits that arrive meanwhile wait and are then applied together,
+Visits are group-committed on the event loop: while one batch is being
+applied, visits that arrive meanwhile queue up and are then applied together,
 by one atomic ``count = count + N`` statement followed by one read, and every
-waiter gets that read. Under load this turns N increments and N reads into
-one of each; a lone visit still goes straight to the database.
+waiter gets that read. A lone visit is a batch of one. When a batch fails,
+everything queued behind it fails at once with the same reason instead of
+waiting for a timeout of its own; the next visit tries afresh.
+
+``/readyz`` never queues behind a batch: it checks with a short-lived
+connection of its own, one check at a time however many probes ask.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import select
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeAlias, TypeVar
 
 import pymysql
@@ -57,127 +64,151 @@ class StoreUnavailable(Exception):
 
 
 class VisitStore(Protocol):
-    def record_visit(self, replica: str) -> Counts:
+    async def record_visit(self, replica: str) -> Counts:
         """Count one visit for ``replica``; return counts that include it."""
         ...
 
-    def counts(self) -> Counts:
+    async def counts(self) -> Counts:
         """Every replica's count, counting nothing."""
         ...
 
-    def ping(self) -> None:
+    async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers in time."""
         ...
 
 
 class _Batch:
-    """Visits for one replica waiting to be applied together."""
+    """Work waiting for the connection: visits for one replica, or (replica
+    None) a read that counts nothing. Everyone in it shares one outcome."""
 
-    __slots__ = ("applied", "error", "replica", "result", "turn", "visits")
+    __slots__ = ("done", "error", "replica", "result", "visits")
 
-    def __init__(self, replica: str) -> None:
+    def __init__(self, replica: str | None) -> None:
         self.replica = replica
         self.visits = 0
         self.result: Counts | None = None
         self.error: BaseException | None = None
-        # Set for the batch's first visitor when it may apply the batch.
-        self.turn = threading.Event()
-        # Set once the batch's statement has run, or failed: wakes the rest.
-        self.applied = threading.Event()
+        self.done = asyncio.Event()
+
+    def finish(self, result: Counts | None, error: BaseException | None) -> None:
+        self.result, self.error = result, error
+        self.done.set()
 
 
 class MariaDBStore:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._local = threading.local()
+        # The connection and the schema flag belong to the executor's thread.
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="database")
+        self._connection: Connection | None = None
         self._schema_ready = False
-        self._schema_lock = threading.Lock()
-        # Group commit: one batch in flight per process at a time; visits that
-        # arrive meanwhile join the open batch of their replica. Each batch has
-        # its own events, so finishing one wakes only the threads it concerns.
-        self._batches_lock = threading.Lock()
-        self._open: dict[str, _Batch] = {}
-        self._applying = False
+        # Event-loop state: batches in arrival order, keyed by replica (None:
+        # a plain read), and the task applying them one after another.
+        self._queue: dict[str | None, _Batch] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._readiness: asyncio.Future[None] | None = None
 
-    def record_visit(self, replica: str) -> Counts:
-        with self._batches_lock:
-            batch = self._open.get(replica)
-            first = batch is None
-            if batch is None:
-                batch = self._open[replica] = _Batch(replica)
+    async def record_visit(self, replica: str) -> Counts:
+        return await self._submit(replica)
+
+    async def counts(self) -> Counts:
+        return await self._submit(None)
+
+    async def _submit(self, replica: str | None) -> Counts:
+        batch = self._queue.get(replica)
+        if batch is None:
+            batch = self._queue[replica] = _Batch(replica)
+        if replica is not None:
             batch.visits += 1
-            if first and not self._applying:
-                self._close(batch)
-                batch.turn.set()
-        if first:
-            # The first visitor applies the batch for everyone in it, once the
-            # batch in flight (if any) has finished and handed over.
-            batch.turn.wait()
-            self._apply(batch)
-        else:
-            batch.applied.wait()
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._apply_queue())
+        # A waiter that is cancelled (its client went away) leaves the batch
+        # and everyone else in it untouched: the visit is still counted.
+        await batch.done.wait()
         if batch.result is None:
             # Each waiter raises its own exception: one object raised in many
-            # threads at once would share (and tangle) its traceback.
+            # coroutines would share (and tangle) its traceback.
             if isinstance(batch.error, StoreUnavailable):
                 raise StoreUnavailable(str(batch.error))
             raise RuntimeError("recording the visit failed") from batch.error
         return batch.result
 
-    def _close(self, batch: _Batch) -> None:
-        """Take ``batch`` out of the open ones: later visits start a new batch.
-        Called with the lock held."""
-        del self._open[batch.replica]
-        self._applying = True
+    async def _apply_queue(self) -> None:
+        """Apply queued batches, oldest first, one at a time, until none is left.
 
-    def _apply(self, batch: _Batch) -> None:
-        """Apply a closed batch on this thread's connection, wake its waiters
-        and hand over to the oldest open batch.
-
-        On any failure the whole batch fails: nothing is retried, so no visit
-        can be applied twice, and every waiter answers 503.
+        A failed batch is never retried, so no visit can be applied twice. The
+        batches queued behind it fail with it: the database just failed within
+        the timeout, and waiting another timeout each would double their wait.
         """
-
-        def run(cursor: pymysql.cursors.Cursor) -> Counts:
-            cursor.execute(RECORD_VISITS, (batch.replica, batch.visits, batch.visits))
-            cursor.execute(READ_COUNTS)
-            return [(name, int(count)) for name, count in cursor.fetchall()]
-
+        loop = asyncio.get_running_loop()
         try:
-            batch.result = self._run(run)
-        except Exception as exc:
-            batch.error = exc
-        finally:
-            batch.applied.set()
-            with self._batches_lock:
-                following = next(iter(self._open.values()), None)
-                if following is None:
-                    self._applying = False
+            while self._queue:
+                key = next(iter(self._queue))
+                batch = self._queue.pop(key)
+                try:
+                    result = await loop.run_in_executor(
+                        self._db_thread, self._apply, batch.replica, batch.visits
+                    )
+                except Exception as exc:
+                    failed = [batch, *self._queue.values()]
+                    self._queue.clear()
+                    for each in failed:
+                        each.finish(None, exc)
                 else:
-                    self._close(following)
-            if following is not None:
-                following.turn.set()
+                    batch.finish(result, None)
+        finally:
+            self._runner = None
 
-    def counts(self) -> Counts:
+    def _apply(self, replica: str | None, visits: int) -> Counts:
+        """On the database thread: one batch, one statement (if any) and one read."""
+
         def run(cursor: pymysql.cursors.Cursor) -> Counts:
+            if replica is not None:
+                cursor.execute(RECORD_VISITS, (replica, visits, visits))
             cursor.execute(READ_COUNTS)
             return [(name, int(count)) for name, count in cursor.fetchall()]
 
         return self._run(run)
 
-    def ping(self) -> None:
-        def run(cursor: pymysql.cursors.Cursor) -> None:
-            cursor.connection.ping(reconnect=False)
+    async def ping(self) -> None:
+        # Concurrent probes share one check; none waits behind a visit batch.
+        if self._readiness is None:
+            check = asyncio.ensure_future(asyncio.to_thread(self._check_fresh_connection))
+            check.add_done_callback(self._readiness_done)
+            self._readiness = check
+        try:
+            await asyncio.shield(self._readiness)
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
 
-        self._run(run)
+    def _readiness_done(self, check: asyncio.Future[None]) -> None:
+        if self._readiness is check:
+            self._readiness = None
+        if not check.cancelled():
+            check.exception()  # retrieved: no "never retrieved" warning
+
+    def _check_fresh_connection(self) -> None:
+        """On a throwaway thread: connect, ping, close."""
+        try:
+            connection = self._open_connection()
+            try:
+                connection.ping(reconnect=False)
+            finally:
+                with contextlib.suppress(pymysql.Error):
+                    connection.close()
+        except pymysql.Error as exc:
+            raise StoreUnavailable(describe(exc)) from exc
 
     def close(self) -> None:
-        """Close this thread's connection, if any."""
-        self._discard()
+        """Close the connection and stop the database thread."""
+        self._db_thread.submit(self._discard)
+        self._db_thread.shutdown(wait=True)
+
+    # Everything below runs on the database thread only.
 
     def _run(self, operation: Callable[[pymysql.cursors.Cursor], T]) -> T:
         try:
-            connection = self._connection()
+            connection = self._usable_connection()
             with connection.cursor() as cursor:
                 return operation(cursor)
         except pymysql.Error as exc:
@@ -187,19 +218,22 @@ class MariaDBStore:
             log.warning("database unavailable: %s", reason)
             raise StoreUnavailable(reason) from exc
 
-    def _connection(self) -> Connection:
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is not None and not is_usable(connection):
+    def _usable_connection(self) -> Connection:
+        if self._connection is not None and not is_usable(self._connection):
             self._discard()
-            connection = None
-        if connection is None:
-            connection = self._connect()
-            self._local.connection = connection
-        return connection
+        if self._connection is None:
+            connection = self._open_connection()
+            try:
+                self._ensure_schema(connection)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
 
-    def _connect(self) -> Connection:
+    def _open_connection(self) -> Connection:
         s = self._settings
-        connection = pymysql.connect(
+        return pymysql.connect(
             host=s.db_host,
             port=s.db_port,
             user=s.db_user,
@@ -211,27 +245,17 @@ class MariaDBStore:
             read_timeout=s.db_connect_timeout,
             write_timeout=s.db_connect_timeout,
         )
-        try:
-            self._ensure_schema(connection)
-        except BaseException:
-            connection.close()
-            raise
-        return connection
 
     def _ensure_schema(self, connection: Connection) -> None:
         # CREATE TABLE IF NOT EXISTS is safe when replicas race; the flag only
         # spares the statement on every later connection of this process.
-        if self._schema_ready:
-            return
-        with self._schema_lock:
-            if not self._schema_ready:
-                with connection.cursor() as cursor:
-                    cursor.execute(SCHEMA)
-                self._schema_ready = True
+        if not self._schema_ready:
+            with connection.cursor() as cursor:
+                cursor.execute(SCHEMA)
+            self._schema_ready = True
 
     def _discard(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
+        connection, self._connection = self._connection, None
         if connection is not None:
             # Already broken: closing is only tidying up.
             with contextlib.suppress(pymysql.Error):

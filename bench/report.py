@@ -67,8 +67,9 @@ def markdown_table(report: dict[str, Any]) -> str:
     settings = report["settings"]
     lines += [
         "",
-        f"{settings['replicas']} replicas x {settings['workers']} gunicorn workers x "
-        f"{settings['threads']} threads; {settings['load_seconds']:g} s of load per level; "
+        f"{settings['replicas']} replicas x {settings['workers']} gunicorn workers"
+        f"{' x ' + str(settings['threads']) + ' threads' if 'threads' in settings else ''}; "
+        f"{settings['load_seconds']:g} s of load per level; "
         f"{report['machine']['cpus']} CPUs; MariaDB {report['machine']['mariadb']}; "
         f"{report['machine']['wrk']}.",
     ]

@@ -63,7 +63,7 @@ def require(name: str) -> str:
 
 
 def replica_env(server: MariaDBServer) -> dict[str, str]:
-    # WEB_CONCURRENCY and WEB_THREADS are left to the production defaults.
+    # WEB_CONCURRENCY is left to the production default.
     env = {
         "DB_HOST": "127.0.0.1",
         "DB_PORT": str(server.port),
@@ -71,9 +71,8 @@ def replica_env(server: MariaDBServer) -> dict[str, str]:
         "DB_USER": DB_USER,
         "DB_PASSWORD": DB_PASSWORD,
     }
-    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    if "WEB_CONCURRENCY" in os.environ:
+        env["WEB_CONCURRENCY"] = os.environ["WEB_CONCURRENCY"]
     return env
 
 
@@ -250,7 +249,6 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             "settings": {
                 "replicas": len(replicas),
                 "workers": server_settings.workers,
-                "threads": server_settings.threads,
                 "load_seconds": plan.load_seconds,
                 "drain_seconds": plan.drain_seconds,
                 "ceiling_visits": plan.ceiling_visits,

@@ -191,7 +191,7 @@ class MariaDBServer:
 
 
 class Replica:
-    """One API replica: `gunicorn api.wsgi:app` with the project's config."""
+    """One API replica: `gunicorn` with the project's config (gunicorn.conf.py)."""
 
     def __init__(self, name: str, env: Mapping[str, str]) -> None:
         self.name = name
@@ -210,7 +210,6 @@ class Replica:
                     "gunicorn",
                     "--bind",
                     f"127.0.0.1:{self.port}",
-                    "api.wsgi:app",
                 ],
                 cwd=REPO_ROOT,
                 env=self.env,

@@ -48,7 +48,6 @@ def replica_env(server: MariaDBServer, database: str) -> dict[str, str]:
         "DB_PASSWORD": DB_PASSWORD,
         "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
         "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "4",
     }
 
 

@@ -24,8 +24,8 @@ from tests.tooling import REPO_ROOT
             "visit-counter: DB_PORT must be a port number from 1 to 65535, got 'mysql'",
         ),
         (
-            {"WEB_THREADS": "0"},
-            "visit-counter: WEB_THREADS must be a whole number of at least 1, got '0'",
+            {"WEB_CONCURRENCY": "0"},
+            "visit-counter: WEB_CONCURRENCY must be a whole number of at least 1, got '0'",
         ),
         (
             {"DB_PASSWORD": "x", "DB_PASSWORD_FILE": "/run/secrets/db"},
@@ -35,7 +35,7 @@ from tests.tooling import REPO_ROOT
 )
 def test_a_bad_setting_stops_start_up_with_one_line(env: dict[str, str], line: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "api.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0"],
         cwd=REPO_ROOT,
         env={**os.environ, **env},
         capture_output=True,

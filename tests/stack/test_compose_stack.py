@@ -38,7 +38,6 @@ def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: 
         "DB_ROOT_PASSWORD": "other-root-password",
         "DB_CONNECT_TIMEOUT": "7",
         "WEB_CONCURRENCY": "3",
-        "WEB_THREADS": "5",
     }
     example_keys = {
         line.split("=", 1)[0]
@@ -61,7 +60,6 @@ def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: 
         "DB_PASSWORD",
         "DB_CONNECT_TIMEOUT",
         "WEB_CONCURRENCY",
-        "WEB_THREADS",
     ):
         assert api[key] == values[key]
     assert db["MARIADB_DATABASE"] == "other_db"

@@ -1,4 +1,4 @@
-"""The HTTP layer through falcon.testing, with a plain in-memory store."""
+"""The HTTP layer (the ASGI app) through falcon.testing, with a plain in-memory store."""
 
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ class MemoryStore:
         if self.down:
             raise StoreUnavailable("Can't connect to MySQL server (error 2003)")
 
-    def record_visit(self, replica: str) -> Counts:
+    async def record_visit(self, replica: str) -> Counts:
         self._check()
         self.visits[replica] += 1
-        return self.counts()
+        return await self.counts()
 
-    def counts(self) -> Counts:
+    async def counts(self) -> Counts:
         self._check()
         return list(self.visits.items())
 
-    def ping(self) -> None:
+    async def ping(self) -> None:
         self._check()
 
 

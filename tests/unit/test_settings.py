@@ -84,16 +84,21 @@ def test_bad_values_give_one_line_naming_the_variable(env: dict[str, str], messa
 
 
 def test_server_defaults_scale_with_the_cpu_count() -> None:
-    assert ServerSettings.from_env({}, cpu_count=1) == ServerSettings(workers=2, threads=8)
-    assert ServerSettings.from_env({}, cpu_count=4) == ServerSettings(workers=4, threads=8)
+    assert ServerSettings.from_env({}, cpu_count=1) == ServerSettings(workers=2)
+    assert ServerSettings.from_env({}, cpu_count=4) == ServerSettings(workers=4)
 
 
 def test_server_settings_from_the_environment() -> None:
-    env = {"WEB_CONCURRENCY": "3", "WEB_THREADS": "16"}
-    assert ServerSettings.from_env(env, cpu_count=2) == ServerSettings(workers=3, threads=16)
+    env = {"WEB_CONCURRENCY": "3"}
+    assert ServerSettings.from_env(env, cpu_count=2) == ServerSettings(workers=3)
 
 
-@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "WEB_THREADS"])
+def test_web_threads_is_gone() -> None:
+    # Each worker serves on an event loop: there is no thread pool to size.
+    assert ServerSettings.from_env({"WEB_THREADS": "16"}, cpu_count=2) == ServerSettings(workers=2)
+
+
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY"])
 @pytest.mark.parametrize("value", ["0", "many", "2.5"])
 def test_bad_server_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^{name} must be a whole number of at least 1"):

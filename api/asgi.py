@@ -1,13 +1,14 @@
-"""WSGI entry point: ``gunicorn api.wsgi:app``."""
+"""ASGI entry point: ``api.asgi:app``, named by gunicorn.conf.py's ``wsgi_app``."""
 
 from __future__ import annotations
 
+from api.accesslog import AccessLog
 from api.app import create_app
 from api.settings import Settings, SettingsError
 
 try:
-    app = create_app(Settings.from_env())
+    app = AccessLog(create_app(Settings.from_env()))
 except SettingsError as exc:
     # One clear line instead of a traceback; gunicorn's config normally
-    # catches this earlier, this covers any other WSGI server.
+    # catches this earlier, this covers any other ASGI server.
     raise SystemExit(f"visit-counter: {exc}") from None

@@ -1,0 +1,145 @@
+"""gunicorn's uvicorn worker, with request limits and a deadline for headers.
+
+uvicorn's httptools parser has no limit of its own on the request line or the
+header fields (its only knob, ``h11_max_incomplete_event_size``, applies to
+the slower h11 parser and answers 400), so this module adds them, sized for
+browsers with large cookies and tighter than anything abuse needs:
+
+- a request target over ``MAX_TARGET_BYTES``: ``414``;
+- a header field over ``MAX_FIELD_BYTES``, more than ``MAX_FIELDS`` fields, or
+  a whole request head over ``MAX_HEAD_BYTES``: ``431``;
+- headers not complete ``HEAD_TIMEOUT_SECONDS`` after a request began (or the
+  connection opened): ``408``, and the connection is closed.
+
+On an event loop a slow client costs a coroutine, not a thread, so slow
+clients cannot starve fast ones; the deadline bounds how long each holds a
+socket and its buffer, as nginx's ``client_header_timeout`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
+
+MAX_TARGET_BYTES = 8190
+MAX_FIELD_BYTES = 16380
+MAX_FIELDS = 100
+MAX_HEAD_BYTES = 64 * 1024
+HEAD_TIMEOUT_SECONDS = 10.0
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing a request we refuse."""
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusal: tuple[int, str] | None = None
+        self._reading_head = True
+        self._head_bytes = 0
+        self._fields = 0
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(431, "Request header fields too large")
+                return
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # No route upgrades; uvicorn's answer, as in its own data_received.
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError:
+            if self._refusal is not None:
+                self._refuse(*self._refusal)
+            else:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head = True
+        self._fields = 0
+        if self._head_deadline is None:
+            self._arm_head_deadline()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_TARGET_BYTES:
+            self._refusal = (414, "Request-URI too long")
+            raise _Refused
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        if self._fields > MAX_FIELDS or len(name) + len(value) > MAX_FIELD_BYTES:
+            self._refusal = (431, "Request header fields too large")
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head_bytes = 0
+        self._disarm_head_deadline()
+        super().on_headers_complete()
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_deadline = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_too_slow)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self._reading_head and not self.transport.is_closing():
+            self._refuse(408, "Request headers took too long")
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer ``status`` with a one-line reason and close the connection."""
+        body = reason.encode("ascii") + b"\n"
+        self.transport.write(
+            STATUS_LINE[status]
+            + b"content-type: text/plain; charset=utf-8\r\n"
+            + b"content-length: "
+            + str(len(body)).encode("ascii")
+            + b"\r\nconnection: close\r\n\r\n"
+            + body
+        )
+        self.transport.close()
+
+
+class Worker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """uvicorn_worker.UvicornWorker with the limits above and a drain on SIGTERM
+    that ends before gunicorn's ``graceful_timeout`` kills the worker."""
+
+    CONFIG_KWARGS: dict[str, Any] = {  # noqa: RUF012  # the base class reads it
+        "loop": "auto",
+        "http": LimitedHttpToolsProtocol,
+        # The app writes its own access log, in batches (api/accesslog.py).
+        "access_log": False,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config.timeout_graceful_shutdown = max(1, int(self.cfg.graceful_timeout) - 1)
