@@ -24,8 +24,9 @@ bind = ["0.0.0.0:8000"]
 workers = _server.workers
 
 # SIGTERM (docker stop, a pod's termination) stops accepting, lets requests in
-# flight finish for up to graceful_timeout seconds, then exits: below the 10 s
-# Docker waits before SIGKILL (Kubernetes waits 30 s).
+# flight finish for up to graceful_timeout seconds, then exits: within the 20 s
+# that Compose (stop_grace_period) and Kubernetes (terminationGracePeriodSeconds,
+# which also covers the pod's 5 s preStop drain) wait before SIGKILL.
 graceful_timeout = 8
 timeout = 30
 keepalive = 5
