@@ -15,6 +15,12 @@ waiting for a timeout of its own; the next visit tries afresh.
 
 ``/readyz`` never queues behind a batch: it checks with a short-lived
 connection of its own, one check at a time however many probes ask.
+
+The table heals: if it is dropped while replicas run, the next statement that
+finds it missing creates it again and runs once more. A statement that failed
+because its table did not exist changed nothing, so running it again counts
+each visit exactly once. While the table cannot be created (a user without
+the CREATE privilege), visits answer 503 and ``/readyz`` says not ready.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeAlias, TypeVar
 
 import pymysql
+from pymysql.constants import ER
 
 from api.settings import Settings
 
@@ -51,6 +58,9 @@ RECORD_VISITS = (
 # The documented order: replicas in the order they were first seen, ties
 # broken by name, so the list only ever grows at the bottom.
 READ_COUNTS = "SELECT replica, count FROM visits ORDER BY first_seen, replica"
+
+# Readiness: the table is there and this user may read it (no rows fetched).
+TABLE_USABLE = "SELECT 1 FROM visits LIMIT 0"
 
 T = TypeVar("T")
 Connection: TypeAlias = "pymysql.connections.Connection[pymysql.cursors.Cursor]"
@@ -164,8 +174,8 @@ class MariaDBStore:
 
         def run(cursor: pymysql.cursors.Cursor) -> Counts:
             if replica is not None:
-                cursor.execute(RECORD_VISITS, (replica, visits, visits))
-            cursor.execute(READ_COUNTS)
+                execute_healing(cursor, RECORD_VISITS, (replica, visits, visits))
+            execute_healing(cursor, READ_COUNTS)
             return [(name, int(count)) for name, count in cursor.fetchall()]
 
         return self._run(run)
@@ -188,11 +198,12 @@ class MariaDBStore:
             check.exception()  # retrieved: no "never retrieved" warning
 
     def _check_fresh_connection(self) -> None:
-        """On a throwaway thread: connect, ping, close."""
+        """On a throwaway thread: connect, check the table (healing it), close."""
         try:
             connection = self._open_connection()
             try:
-                connection.ping(reconnect=False)
+                with connection.cursor() as cursor:
+                    execute_healing(cursor, TABLE_USABLE)
             finally:
                 with contextlib.suppress(pymysql.Error):
                     connection.close()
@@ -247,11 +258,13 @@ class MariaDBStore:
         )
 
     def _ensure_schema(self, connection: Connection) -> None:
-        # CREATE TABLE IF NOT EXISTS is safe when replicas race; the flag only
-        # spares the statement on every later connection of this process.
+        # Look before creating: a user without the CREATE privilege can use a
+        # table that exists (CREATE TABLE IF NOT EXISTS would be refused), and
+        # CREATE TABLE IF NOT EXISTS is safe when replicas race to make it.
+        # The flag only spares the check on every later connection.
         if not self._schema_ready:
             with connection.cursor() as cursor:
-                cursor.execute(SCHEMA)
+                execute_healing(cursor, TABLE_USABLE)
             self._schema_ready = True
 
     def _discard(self) -> None:
@@ -260,6 +273,24 @@ class MariaDBStore:
             # Already broken: closing is only tidying up.
             with contextlib.suppress(pymysql.Error):
                 connection.close()
+
+
+def execute_healing(
+    cursor: pymysql.cursors.Cursor, statement: str, args: tuple[object, ...] | None = None
+) -> None:
+    """Execute ``statement``; if its table is missing, create it and execute once more.
+
+    Safe for a visit's INSERT too: a statement that found no table changed
+    nothing, so the second run is the only one that counts.
+    """
+    try:
+        cursor.execute(statement, args)
+    except pymysql.err.ProgrammingError as exc:
+        if not exc.args or exc.args[0] != ER.NO_SUCH_TABLE:
+            raise
+        log.warning("the visits table is missing: creating it again")
+        cursor.execute(SCHEMA)
+        cursor.execute(statement, args)
 
 
 def is_usable(connection: Connection) -> bool:
