@@ -6,6 +6,7 @@ line the last word."""
 import logging
 import sys
 
+from api.logformat import JsonFormatter, gunicorn_logconfig
 from api.settings import ServerSettings, Settings, SettingsError
 
 try:
@@ -34,15 +35,19 @@ keepalive = 5
 # gunicorn's own log (start-up, workers) and uvicorn's errors go to stderr.
 # The access log is the app's: one line per request on stdout, written in
 # batches (api/accesslog.py), so gunicorn's accesslog stays unset.
+# LOG_FORMAT=json makes every line of either one JSON object.
 errorlog = "-"
 loglevel = "info"
+logconfig_dict = gunicorn_logconfig(_server.log_format)
 
 
 # The app's own warnings (a database outage) go to stderr like gunicorn's, one
 # line each. Set up here, in the master, so every forked worker inherits it.
 _app_log_handler = logging.StreamHandler(sys.stderr)
 _app_log_handler.setFormatter(
-    logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    JsonFormatter()
+    if _server.log_format == "json"
+    else logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
 )
 logging.getLogger("api").addHandler(_app_log_handler)
 logging.getLogger("api").setLevel(logging.INFO)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.logformat import FORMATS
+
 # A Kubernetes object name can be at most 253 characters; the column matches.
 MAX_REPLICA_NAME_LENGTH = 253
 
@@ -47,9 +49,11 @@ class Settings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """gunicorn's process model: worker processes, each serving on one event loop."""
+    """gunicorn's process model (worker processes, each serving on one event
+    loop) and the format of every log line."""
 
     workers: int
+    log_format: str = "text"
 
     @classmethod
     def from_env(
@@ -60,7 +64,18 @@ class ServerSettings:
         # An event loop carries each process's concurrency; one process per
         # core (at least two, so one can restart while the other serves) uses
         # the CPUs. WEB_THREADS, from the thread-per-request server, is gone.
-        return cls(workers=_positive_int(env, "WEB_CONCURRENCY", max(2, cpus)))
+        return cls(
+            workers=_positive_int(env, "WEB_CONCURRENCY", max(2, cpus)),
+            log_format=_choice(env, "LOG_FORMAT", FORMATS),
+        )
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default), case-insensitive."""
+    value = (_raw(env, name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {env[name]!r}")
+    return value
 
 
 def _raw(env: Mapping[str, str], name: str) -> str | None:

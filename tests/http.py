@@ -22,10 +22,14 @@ class Answer:
 
 
 def request(
-    url: str, method: str = "GET", accept: str | None = None, timeout: float = 30
+    url: str,
+    method: str = "GET",
+    accept: str | None = None,
+    timeout: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     parts = urlsplit(url)
-    headers = {"Accept": accept} if accept else {}
+    headers = {**({"Accept": accept} if accept else {}), **(headers or {})}
     started = time.monotonic()
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:

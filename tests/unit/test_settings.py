@@ -103,3 +103,14 @@ def test_web_threads_is_gone() -> None:
 def test_bad_server_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^{name} must be a whole number of at least 1"):
         ServerSettings.from_env({name: value})
+
+
+def test_log_format_is_text_unless_json_is_asked() -> None:
+    assert ServerSettings.from_env({}, cpu_count=2).log_format == "text"
+    assert ServerSettings.from_env({"LOG_FORMAT": "JSON"}, cpu_count=2).log_format == "json"
+
+
+def test_a_bad_log_format_is_one_line_naming_the_variable() -> None:
+    with pytest.raises(SettingsError) as bad:
+        ServerSettings.from_env({"LOG_FORMAT": "yaml"})
+    assert str(bad.value) == "LOG_FORMAT must be one of text, json, got 'yaml'"
