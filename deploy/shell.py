@@ -56,14 +56,10 @@ class Kubectl:
 
     ``command`` is the kubectl command itself (``kubectl``, ``k3s kubectl``,
     ``sudo kubectl``); ``kubeconfig``, when set, is passed to every call.
-    ``remote``, when set, is a command that takes one shell string and runs
-    it elsewhere (``vagrant ssh --no-tty -c``): the whole kubectl command is
-    quoted into that string.
     """
 
     command: tuple[str, ...] = ("kubectl",)
     kubeconfig: str = ""
-    remote: tuple[str, ...] = ()
 
     @classmethod
     def from_command_line(cls, command: str = "kubectl", kubeconfig: str = "") -> Kubectl:
@@ -77,18 +73,12 @@ class Kubectl:
         if self.kubeconfig:
             argv += ["--kubeconfig", self.kubeconfig]
         argv += args
-        if self.remote:
-            return [*self.remote, shlex.join(argv)]
         return argv
 
     @property
     def executable(self) -> str:
         """The program that must be installed where this runs."""
-        return (self.remote or self.command)[0]
-
-
-# kubectl in the Vagrant VM from the host, as root (k3s's admin kubeconfig is root's).
-VM_KUBECTL = Kubectl(command=("sudo", "kubectl"), remote=("vagrant", "ssh", "--no-tty", "-c"))
+        return self.command[0]
 
 
 @dataclass(frozen=True)

@@ -3,26 +3,38 @@
 The VM's own commands (boot, sync, provision, destroy) are plain data (lists
 of argv lists), so a dry run prints exactly what a real run executes, and
 tests check them. Inside the VM, provisioning deploys with the same code as
-any cluster (``python3 -m deploy.k8s_deploy``); from the host, the checks
-are the shared ones in :mod:`deploy.service` (three replicas answer) and the
-drills are :mod:`deploy.drill`'s, with kubectl run in the VM over
-``vagrant ssh``.
+any cluster (``python3 -m deploy.k8s_deploy``). ``vagrant-deploy`` then
+leaves a kubeconfig for the VM's cluster on the host, ``.vagrant/kubeconfig``
+(the API server's port is forwarded to 127.0.0.1), so kubectl, ``invoke
+k8s-deploy`` and ``invoke k8s-drill`` work against the VM from the host as
+against any cluster; ``vagrant-drill`` is ``k8s-drill`` with that kubeconfig.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from deploy.drill import DRILLS, DrillTarget, check_reports, run_drills
 from deploy.poller import DrillReport
 from deploy.service import REPLICAS, ServiceError, Survey, format_counts, wait_for_replicas
-from deploy.shell import VM_KUBECTL, Argv, Shell, TaskError
+from deploy.shell import Argv, Kubectl, Shell, TaskError
 
 # The host side of the VM's forwarded port (Vagrantfile: host 8000 -> guest
 # NodePort 30001), the same URL Compose serves.
 URL = "http://localhost:8000/"
 RUNNING = "running"
-LOOK_INSIDE = "Look inside the VM: vagrant ssh -c 'sudo kubectl get pods,services -A'"
+# The host side of the VM's forwarded API server port (Vagrantfile: host
+# 127.0.0.1:26443 -> guest 6443), and where the host's kubeconfig goes
+# (.vagrant/ is Vagrant's own, gitignored, and never synced into the VM).
+API_PORT = 26443
+KUBECONFIG = Path(".vagrant/kubeconfig")
+# k3s writes its admin kubeconfig for the VM's own loopback.
+K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+_K3S_SERVER = re.compile(r"^([ \t]*server:[ \t]*)https://127\.0\.0\.1:6443[ \t]*$", re.MULTILINE)
+LOOK_INSIDE = f"Look inside the VM: kubectl --kubeconfig {KUBECONFIG} get pods,services -A"
 
 
 class VagrantTaskError(TaskError):
@@ -64,6 +76,36 @@ def destroy_commands() -> list[Argv]:
     return [["vagrant", "destroy", "--force"]]
 
 
+def kubeconfig_command() -> Argv:
+    return ["vagrant", "ssh", "--no-tty", "-c", f"sudo cat {K3S_KUBECONFIG}"]
+
+
+def host_kubeconfig(k3s_yaml: str, port: int = API_PORT) -> str:
+    """k3s's kubeconfig, pointed at the host's end of the forwarded port (the
+    API server's certificate names 127.0.0.1, so TLS still verifies)."""
+    rewritten, found = _K3S_SERVER.subn(rf"\g<1>https://127.0.0.1:{port}", k3s_yaml)
+    if found != 1:
+        raise VagrantTaskError(
+            f"{K3S_KUBECONFIG} in the VM has no `server: https://127.0.0.1:6443` line to point "
+            f"at 127.0.0.1:{port}"
+        )
+    return rewritten
+
+
+def write_kubeconfig(shell: Shell, path: Path = KUBECONFIG) -> None:
+    """Copy the VM's kubeconfig to the host, readable by this user only."""
+    sample = "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+    config = host_kubeconfig(shell.query(kubeconfig_command(), dry_run_answer=sample))
+    shell.say(f"+ write {path} (server https://127.0.0.1:{API_PORT}, mode 0600)")
+    if shell.dry_run:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(config)
+    shell.say(f"  from the host: kubectl --kubeconfig {path} get pods")
+
+
 # --- running it -------------------------------------------------------------
 
 
@@ -82,6 +124,7 @@ def deploy(
             shell.say("  (dry run: assuming no VM yet; --state running previews the other path)")
     for argv in deploy_commands(state):
         shell.run(argv)
+    write_kubeconfig(shell)
     if not shell.check(
         f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout:.0f}s)"
     ):
@@ -106,9 +149,11 @@ def drill(
     url: str = URL,
     timeout: float = 180.0,
 ) -> list[DrillReport]:
-    """The drills of ``invoke k8s-drill``, against the VM: kubectl runs in
-    the VM over ``vagrant ssh``, the polling client on the host."""
-    target = DrillTarget(shell, VM_KUBECTL, url=url, timeout=timeout)
+    """``invoke k8s-drill`` against the VM, with the kubeconfig
+    ``vagrant-deploy`` left on the host."""
+    if not shell.dry_run and not KUBECONFIG.exists():
+        raise VagrantTaskError(f"no {KUBECONFIG}: run `invoke vagrant-deploy` first")
+    target = DrillTarget(shell, Kubectl(kubeconfig=str(KUBECONFIG)), url=url, timeout=timeout)
     reports = run_drills(names, target)
     check_reports(reports, say=shell.say)
     return reports

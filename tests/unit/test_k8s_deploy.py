@@ -21,7 +21,6 @@ from deploy import db_credentials, image_loader, k8s_deploy
 from deploy.image_loader import Loader, Step
 from deploy.k8s_deploy import DeployOptions, K8sDeployError
 from deploy.shell import (
-    VM_KUBECTL,
     Argv,
     CommandError,
     Completed,
@@ -225,18 +224,10 @@ def test_images_are_found_in_any_manifest_layout(tmp_path: Path) -> None:
     assert image_loader.manifest_images(tmp_path) == ["one:1", "two:2"]
 
 
-def test_kubectl_runs_plain_with_a_kubeconfig_or_inside_the_vm() -> None:
+def test_kubectl_runs_with_a_kubeconfig() -> None:
     k3s = Kubectl.from_command_line("k3s kubectl", "/etc/kc")
     assert k3s("get", "pods") == ["k3s", "kubectl", "--kubeconfig", "/etc/kc", "get", "pods"]
     assert k3s.executable == "k3s"
-    assert VM_KUBECTL("get", "pods", "-l", "a=b c") == [
-        "vagrant",
-        "ssh",
-        "--no-tty",
-        "-c",
-        "sudo kubectl get pods -l 'a=b c'",
-    ]
-    assert VM_KUBECTL.executable == "vagrant"
 
 
 # --- the whole sequence ---------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from deploy import vagrant
 from tests.tooling import REPO_ROOT, require_tool
 
 CONTAINER_PORT = 8000
@@ -57,11 +58,17 @@ def test_the_vm_forwards_host_port_to_the_node_port() -> None:
         text,
         re.DOTALL,
     )
-    assert len(forwards) == 1, forwards
-    options = dict(re.findall(r"(\w+):\s*(\"[^\"]*\"|\w+)", forwards[0]))
-    assert options["guest"] == str(NODE_PORT)
-    assert options["host"] == str(HOST_PORT)
-    assert options["host_ip"] == '"127.0.0.1"'
+    by_id = {}
+    for forward in forwards:
+        options = dict(re.findall(r"(\w+):\s*(\"[^\"]*\"|\w+)", forward))
+        by_id[options["id"].strip('"')] = options
+    assert set(by_id) == {"api", "kube-api"}, forwards
+    assert by_id["api"]["guest"] == str(NODE_PORT)
+    assert by_id["api"]["host"] == str(HOST_PORT)
+    # The API server, for the host's .vagrant/kubeconfig (deploy/vagrant.py).
+    assert by_id["kube-api"]["guest"] == "6443"
+    assert by_id["kube-api"]["host"] == str(vagrant.API_PORT)
+    assert all(options["host_ip"] == '"127.0.0.1"' for options in by_id.values())
     script = (REPO_ROOT / "vagrant" / "provision.sh").read_text()
     assert f'HOST_URL="http://localhost:{HOST_PORT}/"' in script
 

@@ -52,7 +52,7 @@ def test_old_replicas_in_the_counts_do_not_count_as_answering(said: list[str]) -
     assert message.startswith("timed out after 0s: 2 of 3 replicas answered")
     assert "(api-a, api-b)" in message
     assert message.endswith(
-        ". Look inside the VM: vagrant ssh -c 'sudo kubectl get pods,services -A'"
+        ". Look inside the VM: kubectl --kubeconfig .vagrant/kubeconfig get pods,services -A"
     )
 
 

@@ -4,6 +4,7 @@ they print is what a real run executes, and a dry run executes nothing."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def test_deploy_on_a_running_vm_syncs_then_provisions(tripwire: Path) -> None:
     assert commands(result.stdout) == [
         "vagrant rsync",
         "vagrant provision",
+        "vagrant ssh --no-tty -c 'sudo cat /etc/rancher/k3s/k3s.yaml'",
+        "write .vagrant/kubeconfig (server https://127.0.0.1:26443, mode 0600)",
         "GET http://localhost:8000/ until 3 distinct replicas answer (up to 180s)",
     ]
     assert nothing_ran(tripwire)
@@ -66,7 +69,7 @@ def test_deploy_on_a_vm_that_is_not_running_brings_it_up(tripwire: Path, state: 
     result = invoke("vagrant-deploy", "--dry-run", "--state", state, path_dir=tripwire / "bin")
     assert result.returncode == 0, result.stderr
     assert commands(result.stdout)[0] == "vagrant up"
-    assert len(commands(result.stdout)) == 2
+    assert len(commands(result.stdout)) == 4
     assert nothing_ran(tripwire)
 
 
@@ -76,6 +79,8 @@ def test_deploy_without_a_state_shows_the_status_query_too(tripwire: Path) -> No
     assert commands(result.stdout) == [
         "vagrant status --machine-readable",
         "vagrant up",
+        "vagrant ssh --no-tty -c 'sudo cat /etc/rancher/k3s/k3s.yaml'",
+        "write .vagrant/kubeconfig (server https://127.0.0.1:26443, mode 0600)",
         "GET http://localhost:8000/ until 3 distinct replicas answer (up to 42s)",
     ]
     assert "assuming no VM yet" in result.stdout
@@ -89,26 +94,24 @@ def test_destroy(tripwire: Path) -> None:
     assert nothing_ran(tripwire)
 
 
-def test_drill_runs_the_drills_with_kubectl_in_the_vm(tripwire: Path) -> None:
+def test_drill_runs_the_drills_with_the_vms_kubeconfig(tripwire: Path) -> None:
     result = invoke(
         "vagrant-drill", "--dry-run", "--drill", "pod-delete", path_dir=tripwire / "bin"
     )
     assert result.returncode == 0, result.stderr
     api = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
+    k = "kubectl --kubeconfig .vagrant/kubeconfig"
     assert commands(result.stdout) == [
-        "vagrant ssh --no-tty -c 'sudo kubectl get deployments --all-namespaces --selector "
-        f"{api} --no-headers --output custom-columns=NAMESPACE:.metadata.namespace'",
+        f"{k} get deployments --all-namespaces --selector "
+        f"{api} --no-headers --output custom-columns=NAMESPACE:.metadata.namespace",
         "GET http://localhost:8000/visits: the counts before",
         "poll GET http://localhost:8000/ every 50 ms (new connection each) until the drill ends",
         "GET http://localhost:8000/: which replica answers",
-        f"vagrant ssh --no-tty -c 'sudo kubectl get pods --selector {api} --no-headers "
-        "--output custom-columns=NAME:.metadata.name --namespace default'",
-        "vagrant ssh --no-tty -c 'sudo kubectl delete pod '\"'\"'<replica-that-answered>'\"'\"' "
-        "--namespace default'",
-        "vagrant ssh --no-tty -c 'sudo kubectl rollout status deployment/api "
-        "--timeout=180s --namespace default'",
-        f"vagrant ssh --no-tty -c 'sudo kubectl get pods --selector {api} --output=wide "
-        "--namespace default'",
+        f"{k} get pods --selector {api} --no-headers "
+        "--output custom-columns=NAME:.metadata.name --namespace default",
+        f"{k} delete pod '<replica-that-answered>' --namespace default",
+        f"{k} rollout status deployment/api --timeout=180s --namespace default",
+        f"{k} get pods --selector {api} --output=wide --namespace default",
         "GET http://localhost:8000/ until 3 distinct replicas answer again",
     ]
     assert result.stdout.splitlines()[-1] == "pod-delete: dry run"
@@ -202,3 +205,39 @@ def test_parse_state_reads_machine_readable_status() -> None:
     assert vagrant.parse_state(output) == "running"
     with pytest.raises(vagrant.VagrantTaskError):
         vagrant.parse_state("nothing useful\n")
+
+
+def test_the_vms_kubeconfig_points_at_the_forwarded_port() -> None:
+    k3s_yaml = (
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: AAAA\n"
+        "    server: https://127.0.0.1:6443\n  name: default\n"
+    )
+    rewritten = vagrant.host_kubeconfig(k3s_yaml)
+    assert "    server: https://127.0.0.1:26443\n" in rewritten
+    assert rewritten.replace("26443", "6443") == k3s_yaml
+    with pytest.raises(vagrant.VagrantTaskError, match=re.escape("no `server: https://127.0.0.1:6443`")):
+        vagrant.host_kubeconfig("clusters: []\n")
+
+
+def test_the_vms_kubeconfig_is_written_for_this_user_only(tmp_path: Path) -> None:
+    from deploy.shell import Shell
+
+    class FakeVm(Shell):
+        def query(self, argv: list[str], dry_run_answer: str, **kwargs: object) -> str:
+            assert argv == vagrant.kubeconfig_command()
+            return "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+
+    path = tmp_path / ".vagrant" / "kubeconfig"
+    vagrant.write_kubeconfig(FakeVm(say=lambda line: None), path)
+    assert path.read_text().endswith("server: https://127.0.0.1:26443\n")
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_vagrant_drill_needs_the_kubeconfig_vagrant_deploy_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.shell import Shell
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(vagrant.VagrantTaskError, match="run `invoke vagrant-deploy` first"):
+        vagrant.drill(Shell(say=lambda line: None))
