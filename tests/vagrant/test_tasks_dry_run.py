@@ -215,7 +215,9 @@ def test_the_vms_kubeconfig_points_at_the_forwarded_port() -> None:
     rewritten = vagrant.host_kubeconfig(k3s_yaml)
     assert "    server: https://127.0.0.1:26443\n" in rewritten
     assert rewritten.replace("26443", "6443") == k3s_yaml
-    with pytest.raises(vagrant.VagrantTaskError, match=re.escape("no `server: https://127.0.0.1:6443`")):
+    with pytest.raises(
+        vagrant.VagrantTaskError, match=re.escape("no `server: https://127.0.0.1:6443`")
+    ):
         vagrant.host_kubeconfig("clusters: []\n")
 
 
