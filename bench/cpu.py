@@ -37,6 +37,18 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / TICKS_PER_SECOND
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core spent busy, whoever ran (the first line of /proc/stat).
+
+    Against the groups above it shows what else ran (this runner, the idle
+    server, the kernel) and whether the cores were full at all. Steal (time a
+    hypervisor gave to other guests) counts as busy: the cores were not ours.
+    """
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
 def children_cpu_seconds() -> float:
     """CPU of this process's finished children: the wrk runs."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -56,6 +68,7 @@ class CpuMeter:
             for name, roots in self._roots.items()
         }
         sample["load generator (wrk)"] = children_cpu_seconds()
+        sample["machine (all, busy)"] = machine_busy_seconds()
         return sample
 
     def start(self) -> None:
