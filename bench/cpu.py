@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+MACHINE = "machine (all, busy)"
 
 
 def process_tree(pid: int) -> list[int]:
@@ -61,6 +63,7 @@ class CpuMeter:
     def __init__(self, groups: Mapping[str, Sequence[int]]) -> None:
         self._roots = dict(groups)
         self._start: dict[str, float] = {}
+        self._started = 0.0
 
     def _now(self) -> dict[str, float]:
         sample = {
@@ -68,13 +71,19 @@ class CpuMeter:
             for name, roots in self._roots.items()
         }
         sample["load generator (wrk)"] = children_cpu_seconds()
-        sample["machine (all, busy)"] = machine_busy_seconds()
+        sample[MACHINE] = machine_busy_seconds()
         return sample
 
     def start(self) -> None:
         self._start = self._now()
+        self._started = time.monotonic()
 
     def cores(self, seconds: float) -> dict[str, float]:
-        """Average cores each group used since start() over ``seconds``."""
+        """Average cores each group used since start() over ``seconds`` (the
+        load's own duration: the groups idle outside it). The machine's total
+        is averaged over the whole time since start(), as it never idles."""
         end = self._now()
-        return {name: (end[name] - self._start[name]) / seconds for name in end}
+        cores = {name: (end[name] - self._start[name]) / seconds for name in end}
+        wall = max(time.monotonic() - self._started, 1e-9)
+        cores[MACHINE] = (end[MACHINE] - self._start[MACHINE]) / wall
+        return cores
