@@ -19,7 +19,12 @@ LEVEL_KEYS = (
     "ceiling",
     "api_to_ceiling",
     "counts",
+    "baseline",
+    "healthz",
+    "vs_baseline",
+    "share_of_healthz",
 )
+# "api" and "baseline" (GET /) have these; "healthz" has one summary per server.
 API_KEYS = (
     "requests_per_second",
     "p50_ms",
@@ -31,46 +36,69 @@ API_KEYS = (
     "socket_errors",
     "seconds",
     "per_replica",
+    "cpu_cores",
 )
+SERVERS = {"api": "API (ASGI, group commit)", "baseline": "baseline (gthread, 2 statements)"}
+
+
+def _server_rows(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| connections | server | `/` req/s | p50 ms | p99 ms | errors | stored = 200s "
+        "| `/healthz` req/s | `/` / `/healthz` |",
+        "|---:|---|---:|---:|---:|---:|:---:|---:|---:|",
+    ]
+    for level in report["levels"]:
+        for kind, label in SERVERS.items():
+            visits, healthz = level[kind], level["healthz"][kind]
+            exact = "yes" if visits["counts"]["exact"] else "**NO**"
+            lines.append(
+                f"| {level['connections']} | {label} | {visits['requests_per_second']:,.0f} "
+                f"| {visits['p50_ms']:.1f} | {visits['p99_ms']:.1f} | {visits['errors']} "
+                f"| {exact} | {healthz['requests_per_second']:,.0f} "
+                f"| {level['share_of_healthz'][kind]:.2f} |"
+            )
+    return lines
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    lines = [
-        "| connections | API req/s | p50 ms | p99 ms | errors "
-        "| DB ceiling visits/s | API / ceiling | stored = 200s |",
-        "|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    lines = _server_rows(report)
+    lines += [
+        "",
+        "| connections | API / baseline req/s | p99 ms API | p99 ms baseline "
+        "| DB ceiling visits/s | API / ceiling |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for level in report["levels"]:
-        api = level["api"]
-        exact = "yes" if level["counts"]["exact"] else "**NO**"
+        vs = level["vs_baseline"]
         lines.append(
-            f"| {level['connections']} | {api['requests_per_second']:,.0f} "
-            f"| {api['p50_ms']:.1f} | {api['p99_ms']:.1f} | {api['errors']} "
-            f"| {level['ceiling']['visits_per_second']:,.0f} "
-            f"| {level['api_to_ceiling']:.2f} | {exact} |"
+            f"| {level['connections']} | **{vs['requests_per_second']:.2f} x** "
+            f"| {vs['p99_ms']['api']:.1f} | {vs['p99_ms']['baseline']:.1f} "
+            f"| {level['ceiling']['visits_per_second']:,.0f} | {level['api_to_ceiling']:.2f} |"
         )
-    # Where the two cores went while the API was under load: what limits it.
-    groups = list(report["levels"][0].get("cpu_cores", {}))
-    if groups:
-        lines += [
-            "",
-            "| connections | " + " | ".join(f"CPU cores: {g}" for g in groups) + " |",
-            "|---:|" + "---:|" * len(groups),
-        ]
-        for level in report["levels"]:
-            cores = level["cpu_cores"]
+    # Where the two cores went during each GET / load: what limits each server.
+    groups = list(report["levels"][0]["api"]["cpu_cores"])
+    lines += [
+        "",
+        "| connections | server under load | "
+        + " | ".join(f"CPU cores: {g}" for g in groups)
+        + " |",
+        "|---:|---|" + "---:|" * len(groups),
+    ]
+    for level in report["levels"]:
+        for kind in SERVERS:
+            cores = level[kind]["cpu_cores"]
             lines.append(
-                f"| {level['connections']} | "
+                f"| {level['connections']} | {kind} | "
                 + " | ".join(f"{cores[g]:.2f}" for g in groups)
                 + " |"
             )
-    settings = report["settings"]
+    settings, baseline = report["settings"], report["settings"]["baseline"]
     lines += [
         "",
-        f"{settings['replicas']} replicas x {settings['workers']} gunicorn workers"
-        f"{' x ' + str(settings['threads']) + ' threads' if 'threads' in settings else ''}; "
-        f"{settings['load_seconds']:g} s of load per level; "
-        f"{report['machine']['cpus']} CPUs; MariaDB {report['machine']['mariadb']}; "
+        f"API: {settings['replicas']} replicas x {settings['workers']} uvicorn workers. "
+        f"Baseline: {baseline['replicas']} replicas x {baseline['workers']} gthread workers "
+        f"x {baseline['threads']} threads. {settings['load_seconds']:g} s of load per "
+        f"measurement; {report['machine']['cpus']} CPUs; MariaDB {report['machine']['mariadb']}; "
         f"{report['machine']['wrk']}.",
     ]
     return "\n".join(lines) + "\n"
@@ -79,41 +107,58 @@ def markdown_table(report: dict[str, Any]) -> str:
 def plot(report: dict[str, Any], path: Path) -> None:
     levels = report["levels"]
     connections = [level["connections"] for level in levels]
-    figure, (rate_axes, latency_axes) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    figure, (rate_axes, latency_axes) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
 
-    rate_axes.plot(
-        connections,
-        [level["api"]["requests_per_second"] for level in levels],
-        marker="o",
-        label="API (200 answers/s)",
-    )
+    for (kind, label), color in zip(SERVERS.items(), ("C0", "C1"), strict=True):
+        rate_axes.plot(
+            connections,
+            [level[kind]["requests_per_second"] for level in levels],
+            marker="o",
+            color=color,
+            label=f"{label}: GET /",
+        )
+        rate_axes.plot(
+            connections,
+            [level["healthz"][kind]["requests_per_second"] for level in levels],
+            marker="^",
+            linestyle=":",
+            color=color,
+            label=f"{label}: GET /healthz",
+        )
     rate_axes.plot(
         connections,
         [level["ceiling"]["visits_per_second"] for level in levels],
         marker="s",
         linestyle="--",
+        color="grey",
         label="DB ceiling (visits/s, mariadb-slap)",
     )
     rate_axes.set_xlabel("concurrent connections")
-    rate_axes.set_ylabel("per second")
+    rate_axes.set_ylabel("answers per second")
     rate_axes.set_title("Throughput")
     rate_axes.set_ylim(bottom=0)
-    rate_axes.legend()
+    rate_axes.legend(fontsize="small")
 
-    for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
-        latency_axes.plot(
-            connections, [level["api"][key] for level in levels], marker="o", label=label
-        )
+    for (kind, label), color in zip(SERVERS.items(), ("C0", "C1"), strict=True):
+        for key, style in (("p50_ms", "--"), ("p99_ms", "-")):
+            latency_axes.plot(
+                connections,
+                [level[kind][key] for level in levels],
+                marker="o",
+                linestyle=style,
+                color=color,
+                label=f"{label}: {key.removesuffix('_ms')}",
+            )
     latency_axes.set_xlabel("concurrent connections")
     latency_axes.set_ylabel("ms")
-    latency_axes.set_title("API latency")
+    latency_axes.set_title("GET / latency")
     latency_axes.set_ylim(bottom=0)
-    latency_axes.legend()
+    latency_axes.legend(fontsize="small")
 
     for axes in (rate_axes, latency_axes):
         axes.set_xticks(connections)
         axes.grid(alpha=0.3)
-    figure.suptitle("visit-counter: GET / over 3 replicas")
+    figure.suptitle("visit-counter: GET / over 3 replicas, API against the baseline, one run")
     figure.savefig(path, dpi=100)
     plt.close(figure)
 

@@ -1,10 +1,13 @@
 """``python -m bench.run [--quick]``: the benchmark behind ``invoke bench``.
 
-Starts a private MariaDB and 3 gunicorn replicas with the production
-configuration (the same helpers the integration tier uses), then for each
-concurrency level measures the raw database ceiling with mariadb-slap and the
-API with wrk, checks that the stored counts rose by exactly the number of 200
-answers, and writes JSON, Markdown and a PNG plot into the results folder.
+Starts a private MariaDB, 3 gunicorn replicas of the API with the production
+configuration (the same helpers the integration tier uses) and 3 replicas of
+the straightforward baseline (bench/baseline_app.py) on the same database and
+table. Then for each concurrency level, in one run, it measures the raw
+database ceiling with mariadb-slap, each server's ``GET /`` with wrk (checking
+that its stored counts rose by exactly its number of 200 answers), and each
+server's ``GET /healthz``, its HTTP ceiling. It writes JSON, Markdown and a
+PNG plot into the results folder.
 """
 
 from __future__ import annotations
@@ -21,19 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pymysql
-
 from api.settings import ServerSettings
-from bench import ceiling, profile, report
-from bench.cpu import CpuMeter
-from bench.load import LoadResult, run_load
+from bench import baseline_app, ceiling, profile, report
+from bench.load import run_load
+from bench.measure import DATABASE, counts_check, measure, stored_counts
 from tests.servers import DB_PASSWORD, DB_USER, MariaDBServer, Replica
 
-NO_SUCH_TABLE = 1146
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
-DATABASE = "visits"
 REPLICA_NAMES = ("bench-a", "bench-b", "bench-c")
+# The straightforward baseline: same database and table, rows of its own.
+BASELINE_NAMES = ("baseline-a", "baseline-b", "baseline-c")
+BASELINE_ARGS = ("--config", "python:bench.baseline_app")
 LEVELS = (16, 64)
 
 
@@ -81,45 +83,13 @@ def version(command: list[str]) -> str:
     return (completed.stdout + completed.stderr).strip().splitlines()[0]
 
 
-def stored_counts(server: MariaDBServer) -> dict[str, int]:
-    """The counts in the table; none before the first visit has created it."""
-    try:
-        return server.counts(DATABASE)
-    except pymysql.ProgrammingError as exc:
-        if exc.args[0] == NO_SUCH_TABLE:
-            return {}
-        raise
-
-
-def counts_check(
-    before: dict[str, int], after: dict[str, int], load: LoadResult, names: dict[str, str]
-) -> dict[str, Any]:
-    """Stored counts must have risen by exactly the 200s each replica answered."""
-    oks = {names[r.url]: r.statuses[200] for r in load.per_url}
-    rose = {name: after.get(name, 0) - before.get(name, 0) for name in oks}
-    return {"answered_200": oks, "stored_increase": rose, "exact": oks == rose}
-
-
-def api_summary(load: LoadResult, names: dict[str, str]) -> dict[str, Any]:
-    return {
-        "requests_per_second": load.requests_per_second,
-        "p50_ms": load.percentile_ms(50),
-        "p99_ms": load.percentile_ms(99),
-        "errors": load.errors,
-        "answered": load.answered,
-        "unanswered": load.unanswered,
-        "statuses": {str(k): v for k, v in sorted(load.statuses.items())},
-        "socket_errors": dict(load.socket_errors),
-        "seconds": load.seconds,
-        "per_replica": {
-            names[r.url]: {
-                "connections": r.connections,
-                "answered": r.answered,
-                "statuses": {str(k): v for k, v in sorted(r.statuses.items())},
-            }
-            for r in load.per_url
-        },
-    }
+def _line(label: str, result: dict[str, Any]) -> str:
+    exact = f", counts exact: {result['counts']['exact']}" if "counts" in result else ""
+    return (
+        f"{label}: {result['requests_per_second']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms, {result['errors']} errors{exact}; cores: "
+        + ", ".join(f"{name} {n:.2f}" for name, n in result["cpu_cores"].items())
+    )
 
 
 def measure_level(
@@ -127,39 +97,35 @@ def measure_level(
     connections: int,
     tools: dict[str, str],
     server: MariaDBServer,
-    replicas: list[Replica],
+    fleets: dict[str, list[Replica]],
     workdir: Path,
     profile_to: Path | None = None,
 ) -> dict[str, Any]:
-    names = {f"{r.url}/": r.name for r in replicas}
-    urls = list(names)
-
+    """The ceiling, then each server's visits, then each server's /healthz."""
     print(f"bench: c={connections}: database ceiling (mariadb-slap)", flush=True)
     db = ceiling.measure(tools["mariadb-slap"], server, connections, plan.ceiling_visits)
+    seconds = (plan.load_seconds, plan.drain_seconds)
+    results: dict[str, dict[str, dict[str, Any]]] = {path: {} for path in ("/", "/healthz")}
+    for path in results:
+        for kind, replicas in fleets.items():
+            label = f"bench: c={connections}: {kind} GET {path}"
+            print(f"{label} (wrk, {plan.load_seconds:g} s)", flush=True)
+            profiler = None
+            if profile_to is not None and kind == "api" and path == "/" and replicas[0].process:
+                print(f"bench: c={connections}: py-spy on {replicas[0].name}", flush=True)
+                profiler = profile.start(replicas[0].process.pid, plan.load_seconds, profile_to)
+            where = workdir / kind / path.strip("/")
+            result = measure(tools["wrk"], server, replicas, path, connections, seconds, where)
+            results[path][kind] = result
+            if profiler is not None and profile_to is not None:
+                profiler.wait(timeout=60)
+                summary = profile_to.with_suffix(".txt")
+                summary.write_text(profile.summary(profile_to))
+                print(f"bench: profile: {profile_to} (summary: {summary})", flush=True)
+            print(_line(label, result), flush=True)
 
-    print(f"bench: c={connections}: API (wrk, {plan.load_seconds:g} s)", flush=True)
-    profiler = None
-    if profile_to is not None and replicas[0].process is not None:
-        print(f"bench: c={connections}: py-spy on {replicas[0].name}", flush=True)
-        profiler = profile.start(replicas[0].process.pid, plan.load_seconds, profile_to)
-    meter = CpuMeter(
-        {
-            "API replicas (gunicorn)": [r.process.pid for r in replicas if r.process],
-            "database (mariadbd)": [server.process.pid] if server.process else [],
-        }
-    )
-    before = stored_counts(server)
-    meter.start()
-    load = run_load(tools["wrk"], urls, connections, plan.load_seconds, plan.drain_seconds, workdir)
-    cores = meter.cores(load.seconds)
-    after = stored_counts(server)
-    if profiler is not None and profile_to is not None:
-        profiler.wait(timeout=60)
-        summary = profile_to.with_suffix(".txt")
-        summary.write_text(profile.summary(profile_to))
-        print(f"bench: profile: {profile_to} (summary: {summary})", flush=True)
-
-    api = api_summary(load, names)
+    api, baseline = results["/"]["api"], results["/"]["baseline"]
+    healthz = results["/healthz"]
     level = {
         "connections": connections,
         "api": api,
@@ -172,15 +138,26 @@ def measure_level(
         },
         "api_to_ceiling": api["requests_per_second"] / db.visits_per_second,
         # Average CPU cores each part used while the API was under load.
-        "cpu_cores": cores,
-        "counts": counts_check(before, after, load, names),
+        "cpu_cores": api["cpu_cores"],
+        "counts": api["counts"],
+        "baseline": baseline,
+        "healthz": healthz,
+        "vs_baseline": {
+            "requests_per_second": api["requests_per_second"] / baseline["requests_per_second"],
+            "p99_ms": {"api": api["p99_ms"], "baseline": baseline["p99_ms"]},
+            "p99_lower": api["p99_ms"] < baseline["p99_ms"],
+        },
+        # How close each server's GET / comes to its own HTTP ceiling.
+        "share_of_healthz": {
+            kind: results["/"][kind]["requests_per_second"] / healthz[kind]["requests_per_second"]
+            for kind in fleets
+        },
     }
+    vs = level["vs_baseline"]
     print(
-        f"bench: c={connections}: {api['requests_per_second']:,.0f} req/s, "
-        f"p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms, {api['errors']} errors; "
-        f"ceiling {db.visits_per_second:,.0f} visits/s; "
-        f"counts exact: {level['counts']['exact']}; cores: "
-        + ", ".join(f"{name} {n:.2f}" for name, n in cores.items()),
+        f"bench: c={connections}: API / baseline {vs['requests_per_second']:.2f} x req/s; "
+        f"p99 {api['p99_ms']:.1f} vs {baseline['p99_ms']:.1f} ms; "
+        f"ceiling {db.visits_per_second:,.0f} visits/s",
         flush=True,
     )
     return level
@@ -189,16 +166,11 @@ def measure_level(
 def warm_up(
     plan: Plan, tools: dict[str, str], server: MariaDBServer, replicas: list[Replica], workdir: Path
 ) -> dict[str, Any]:
-    """Open every worker thread's connection before measuring; checked too."""
+    """Open every worker's (or thread's) connection before measuring; checked too."""
     names = {f"{r.url}/": r.name for r in replicas}
     before = stored_counts(server)
     load = run_load(
-        tools["wrk"],
-        list(names),
-        max(LEVELS),
-        plan.warmup_seconds,
-        plan.drain_seconds,
-        workdir / "warmup",
+        tools["wrk"], list(names), max(LEVELS), plan.warmup_seconds, plan.drain_seconds, workdir
     )
     return counts_check(before, stored_counts(server), load, names)
 
@@ -207,19 +179,27 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
     tools = {name: require(name) for name in ("wrk", "mariadb-slap", "mariadbd")}
     workdir = Path(tempfile.mkdtemp(prefix="visit-counter-bench-"))
     server = MariaDBServer()
-    replicas: list[Replica] = []
+    fleets: dict[str, list[Replica]] = {}
     try:
         print(f"bench: starting MariaDB on 127.0.0.1:{server.port}", flush=True)
         server.initialize()
         server.create_database(DATABASE)
         ceiling.prepare(server)
         env = replica_env(server)
-        replicas = [Replica(name, env) for name in REPLICA_NAMES]
-        for replica in replicas:
-            replica.start()
-        print(f"bench: replicas at {', '.join(r.url for r in replicas)}", flush=True)
+        fleets = {
+            "api": [Replica(name, env) for name in REPLICA_NAMES],
+            "baseline": [Replica(name, env, BASELINE_ARGS) for name in BASELINE_NAMES],
+        }
+        for replicas in fleets.values():
+            for replica in replicas:
+                replica.start()
+        for kind, replicas in fleets.items():
+            print(f"bench: {kind} at {', '.join(r.url for r in replicas)}", flush=True)
 
-        warmup = warm_up(plan, tools, server, replicas, workdir)
+        warmup = {
+            kind: warm_up(plan, tools, server, replicas, workdir / "warmup" / kind)
+            for kind, replicas in fleets.items()
+        }
         results.mkdir(parents=True, exist_ok=True)
         levels = [
             measure_level(
@@ -227,7 +207,7 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
                 c,
                 tools,
                 server,
-                replicas,
+                fleets,
                 workdir / f"c{c}",
                 results / f"profile-c{c}.collapsed" if profiled and c == max(LEVELS) else None,
             )
@@ -247,15 +227,27 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
                 "wrk": version([tools["wrk"], "--version"]).split(" [")[0],
             },
             "settings": {
-                "replicas": len(replicas),
+                "replicas": len(fleets["api"]),
                 "workers": server_settings.workers,
                 "load_seconds": plan.load_seconds,
                 "drain_seconds": plan.drain_seconds,
                 "ceiling_visits": plan.ceiling_visits,
+                "baseline": {
+                    "replicas": len(fleets["baseline"]),
+                    "server": "Falcon WSGI under gunicorn gthread (bench/baseline_app.py)",
+                    "workers": baseline_app.workers,
+                    "threads": baseline_app.threads,
+                    "statements_per_visit": 2,
+                    "connections": "one per thread",
+                },
             },
-            "warmup_counts": warmup,
+            "warmup_counts": warmup["api"],
+            "baseline_warmup_counts": warmup["baseline"],
             "levels": levels,
-            "exact": warmup["exact"] and all(level["counts"]["exact"] for level in levels),
+            "exact": all(check["exact"] for check in warmup.values())
+            and all(
+                level[kind]["counts"]["exact"] for level in levels for kind in ("api", "baseline")
+            ),
         }
         paths = report.write(document, results)
         print(report.markdown_table(document))
@@ -263,8 +255,9 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             print(f"bench: {kind}: {path}")
         return document
     finally:
-        for replica in replicas:
-            replica.stop()
+        for replicas in fleets.values():
+            for replica in replicas:
+                replica.stop()
         server.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -34,7 +34,8 @@ local request_text
 function init(args)
   load_seconds = tonumber(args[1])
   out_path = args[2]
-  request_text = wrk.format("GET", "/")
+  -- The path is the URL's: "/" (a visit) or "/healthz" (the HTTP ceiling).
+  request_text = wrk.format("GET")
 end
 
 -- wrk calls request() once before the run, to check what it returns; that

@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,10 +191,14 @@ class MariaDBServer:
 
 
 class Replica:
-    """One API replica: `gunicorn` with the project's config (gunicorn.conf.py)."""
+    """One API replica: `gunicorn` with the project's config (gunicorn.conf.py),
+    or with ``gunicorn_args`` added (the benchmark's baseline names its own)."""
 
-    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, name: str, env: Mapping[str, str], gunicorn_args: Sequence[str] = ()
+    ) -> None:
         self.name = name
+        self.gunicorn_args = list(gunicorn_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="visit-counter-gunicorn-", suffix=".log")[1])
@@ -210,6 +214,7 @@ class Replica:
                     "gunicorn",
                     "--bind",
                     f"127.0.0.1:{self.port}",
+                    *self.gunicorn_args,
                 ],
                 cwd=REPO_ROOT,
                 env=self.env,

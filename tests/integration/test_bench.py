@@ -1,8 +1,9 @@
 """`invoke bench --quick` end to end: the report is complete and the counts exact.
 
 Speed is never judged here: the machine is shared and noisy. Only that every
-figure is present and that the stored counts rose by exactly the number of
-200 answers, at every level.
+figure is present (the API's, the baseline's, both /healthz ceilings and the
+ratios) and that the stored counts rose by exactly the number of 200 answers,
+for each server at every level.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from bench.report import API_KEYS, LEVEL_KEYS
+from bench.report import API_KEYS, LEVEL_KEYS, SERVERS
 from bench.run import LEVELS
 from tests.servers import find_mariadbd
 from tests.tooling import REPO_ROOT, require_tool
@@ -40,26 +42,60 @@ def test_quick_bench_reports_every_level_with_exact_counts(tmp_path: Path) -> No
     assert report["exact"] is True
     assert report["warmup_counts"]["exact"] is True
     assert [level["connections"] for level in report["levels"]] == list(LEVELS)
+    assert report["baseline_warmup_counts"]["exact"] is True
     for level in report["levels"]:
         assert set(LEVEL_KEYS) <= set(level)
-        api = level["api"]
-        assert set(API_KEYS) <= set(api)
-        for key in ("requests_per_second", "p50_ms", "p99_ms"):
-            assert math.isfinite(api[key]), key
-            assert api[key] > 0, key
-        assert api["p50_ms"] <= api["p99_ms"]
-        assert api["answered"] > 0
+        for kind in SERVERS:
+            check_visits(level[kind])
+            healthz = level["healthz"][kind]
+            assert set(API_KEYS) <= set(healthz)
+            assert_positive(healthz, "requests_per_second", "p50_ms", "p99_ms", "answered")
+            assert healthz["statuses"] == {"200": healthz["answered"]}
+            assert healthz["errors"] == 0
+            share = level["share_of_healthz"][kind]
+            assert math.isclose(
+                share, level[kind]["requests_per_second"] / healthz["requests_per_second"]
+            )
+        assert level["counts"] == level["api"]["counts"]
+        # The two servers count apart, on the same table.
+        assert not set(level["api"]["per_replica"]) & set(level["baseline"]["per_replica"])
         assert level["ceiling"]["visits"] > 0
         assert level["api_to_ceiling"] > 0
-        # Exact counts: each replica's stored count rose by its 200 answers.
-        counts = level["counts"]
-        assert counts["exact"] is True
-        assert counts["stored_increase"] == counts["answered_200"]
-        assert sum(counts["answered_200"].values()) == api["statuses"].get("200", 0)
-        assert set(counts["answered_200"]) == set(api["per_replica"])
-        assert all(n > 0 for n in counts["answered_200"].values()), "a replica got no load"
+        vs = level["vs_baseline"]
+        assert math.isclose(
+            vs["requests_per_second"],
+            level["api"]["requests_per_second"] / level["baseline"]["requests_per_second"],
+        )
+        assert vs["p99_ms"] == {
+            "api": level["api"]["p99_ms"],
+            "baseline": level["baseline"]["p99_ms"],
+        }
+        assert vs["p99_lower"] is (level["api"]["p99_ms"] < level["baseline"]["p99_ms"])
 
     table = (results / "results.md").read_text()
     for level in report["levels"]:
         assert f"\n| {level['connections']} |" in table
+        for label in SERVERS.values():
+            assert f"\n| {level['connections']} | {label} |" in table
+        assert f"**{level['vs_baseline']['requests_per_second']:.2f} x**" in table
     assert (results / "results.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def assert_positive(summary: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        assert math.isfinite(summary[key]), key
+        assert summary[key] > 0, key
+    assert summary["p50_ms"] <= summary["p99_ms"]
+
+
+def check_visits(api: dict[str, Any]) -> None:
+    """One server's GET / figures, and its counts exact per replica."""
+    assert set(API_KEYS) <= set(api)
+    assert_positive(api, "requests_per_second", "p50_ms", "p99_ms", "answered")
+    # Exact counts: each replica's stored count rose by its 200 answers.
+    counts = api["counts"]
+    assert counts["exact"] is True
+    assert counts["stored_increase"] == counts["answered_200"]
+    assert sum(counts["answered_200"].values()) == api["statuses"].get("200", 0)
+    assert set(counts["answered_200"]) == set(api["per_replica"])
+    assert all(n > 0 for n in counts["answered_200"].values()), "a replica got no load"
