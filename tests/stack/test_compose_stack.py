@@ -38,6 +38,7 @@ def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: 
         "DB_ROOT_PASSWORD": "other-root-password",
         "DB_CONNECT_TIMEOUT": "7",
         "WEB_CONCURRENCY": "3",
+        "LOG_FORMAT": "json",
     }
     example_keys = {
         line.split("=", 1)[0]
@@ -60,6 +61,7 @@ def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: 
         "DB_PASSWORD",
         "DB_CONNECT_TIMEOUT",
         "WEB_CONCURRENCY",
+        "LOG_FORMAT",
     ):
         assert api[key] == values[key]
     assert db["MARIADB_DATABASE"] == "other_db"
