@@ -4,7 +4,10 @@ on the command line wins over ``bind`` here, as gunicorn gives the command
 line the last word."""
 
 import logging
+import os
+import signal
 import sys
+from typing import Any
 
 from api.logformat import JsonFormatter, gunicorn_logconfig
 from api.settings import ServerSettings, Settings, SettingsError
@@ -59,3 +62,12 @@ control_socket_disable = True
 # Request limits (request line 8 KiB, a header field 16 KiB, 100 fields, the
 # whole head 64 KiB, headers within 10 s) live in api/worker.py: uvicorn reads
 # none of gunicorn's limit_request_* settings.
+
+
+def worker_int(worker: Any) -> None:  # gunicorn's Worker, which is untyped
+    """gunicorn's reloader (``--reload``, compose.dev.yaml only) calls this
+    when a file a worker loaded has changed. A uvicorn worker never looks at
+    the flag gunicorn's reloader clears, so ask it to stop as SIGTERM does:
+    it drains, and gunicorn starts a worker that imports the new code."""
+    if worker.cfg.reload:
+        os.kill(worker.pid, signal.SIGTERM)

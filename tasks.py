@@ -54,10 +54,11 @@ def lock(c: Context) -> None:
 
 @task
 def dev(c: Context) -> None:
-    """Build and run the Compose stack in watch mode; Ctrl-C stops it."""
-    # --watch rebuilds the api when api/ changes; Ctrl-C stops the containers
-    # (`docker compose up` stops what it started on SIGINT).
-    run(c, "docker compose up --build --watch", pty=True)
+    """Run the Compose stack; an edit under api/ answers about a second later. Ctrl-C stops it."""
+    # compose.dev.yaml runs ./api in the container and reloads the workers;
+    # --watch rebuilds the image when requirements.txt or the Dockerfile change.
+    # Ctrl-C stops the containers (`docker compose up` stops what it started).
+    run(c, "docker compose -f compose.yaml -f compose.dev.yaml up --build --watch", pty=True)
 
 
 @task(help={"volumes": "also delete the database volume: every count is lost"})

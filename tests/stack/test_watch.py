@@ -1,7 +1,9 @@
-"""`invoke dev`'s watch mode: an edit under api/ reaches the running container."""
+"""`invoke dev`'s inner loop (compose.dev.yaml): an edit under api/ answers
+within seconds, with no image rebuild, in a container still hardened."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -13,38 +15,30 @@ import pytest
 from tests.tooling import REPO_ROOT
 
 PROJECT = "visit-counter-watchtest"
-# Its own image tag, so the rebuilt image never replaces the one other tests use.
+# Its own image tag, so nothing here touches the image other tests use, and
+# no host port.
 OVERRIDE = """
 services:
   api:
     image: visit-counter-api:watchtest
     ports: !reset []
 """
+FILES = ["-f", "compose.yaml", "-f", "compose.dev.yaml", "-f", "compose.test.yaml"]
+EDITED_GREETING = "Howdy from"
 
 
 @pytest.fixture
 def project_copy(docker: str, tmp_path: Path) -> Iterator[Path]:
     """The files the stack is built from, copied so the test can edit api/."""
     tracked = subprocess.run(
-        [
-            "git",
-            "ls-files",
-            "api",
-            "Dockerfile",
-            ".dockerignore",
-            "compose.yaml",
-            "gunicorn.conf.py",
-            "requirements.txt",
-        ],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+        ["git", "ls-files", "api", "Dockerfile", ".dockerignore", "compose.yaml",
+         "compose.dev.yaml", "gunicorn.conf.py", "requirements.txt"],
+        cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
     for name in tracked:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / name, tmp_path / name)
-    (tmp_path / "compose.override.yaml").write_text(OVERRIDE)
+    (tmp_path / "compose.test.yaml").write_text(OVERRIDE)
     yield tmp_path
     compose(tmp_path, "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
     subprocess.run(
@@ -54,7 +48,7 @@ def project_copy(docker: str, tmp_path: Path) -> Iterator[Path]:
 
 def compose(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["docker", "compose", "-p", PROJECT, *args],
+        ["docker", "compose", "-p", PROJECT, *FILES, *args],
         cwd=cwd,
         check=check,
         capture_output=True,
@@ -63,30 +57,44 @@ def compose(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     )
 
 
-def test_an_edit_under_api_reaches_the_running_container(project_copy: Path) -> None:
-    compose(project_copy, "up", "--detach", "--build", "--wait", "--wait-timeout", "180")
-    probe = "/app/api/watch_probe.py"
-    assert compose(project_copy, "exec", "api", "test", "-e", probe, check=False).returncode != 0
+def greeting(cwd: Path) -> str:
+    """GET / from inside the api container (it publishes no port here)."""
+    script = (
+        "import urllib.request, sys;"
+        "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/', timeout=5).read().decode())"
+    )
+    return compose(cwd, "exec", "api", "python", "-c", script, check=False).stdout
 
-    with open(project_copy / "watch.log", "wb") as log:
-        watcher = subprocess.Popen(
-            ["docker", "compose", "-p", PROJECT, "watch"], cwd=project_copy, stdout=log, stderr=log
-        )
-    try:
-        time.sleep(5)  # let the watcher start before the edit
-        (project_copy / "api" / "watch_probe.py").write_text('"""Written by the watch test."""\n')
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if (
-                compose(project_copy, "exec", "api", "test", "-e", probe, check=False).returncode
-                == 0
-            ):
-                break
-            time.sleep(2)
-        else:
-            pytest.fail(
-                "the edit never reached the container:\n" + (project_copy / "watch.log").read_text()
-            )
-    finally:
-        watcher.terminate()
-        watcher.wait(timeout=30)
+
+def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy: Path) -> None:
+    compose(project_copy, "up", "--detach", "--build", "--wait", "--wait-timeout", "180")
+    assert greeting(project_copy).startswith("Hello from ")
+    (container,) = compose(project_copy, "ps", "--quiet", "api").stdout.split()
+    image_before = subprocess.run(
+        ["docker", "inspect", "--format", "{{.Image}}", container],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+    render = project_copy / "api" / "render.py"
+    render.write_text(render.read_text().replace("Hello from", EDITED_GREETING))
+    edited_at = time.monotonic()
+    while not greeting(project_copy).startswith(EDITED_GREETING):
+        if time.monotonic() - edited_at > 120:
+            logs = compose(project_copy, "logs", "api", check=False).stdout
+            pytest.fail(f"the edit never answered:\n{logs[-3000:]}")
+        time.sleep(0.2)
+    # Reported, never judged: a timed assertion on a shared 2-core machine
+    # would only be flaky. What is asserted is the mechanism: the same
+    # container and image, the workers reloaded.
+    print(f"edit to new answer: {time.monotonic() - edited_at:.1f} s")
+    assert compose(project_copy, "ps", "--quiet", "api").stdout.split() == [container]
+    inspect = json.loads(
+        subprocess.run(
+            ["docker", "inspect", container], check=True, capture_output=True, text=True
+        ).stdout
+    )[0]
+    assert inspect["Image"] + "\n" == image_before, "the edit rebuilt the image"
+    # Still hardened: read-only root, non-root, no capabilities.
+    assert inspect["HostConfig"]["ReadonlyRootfs"] is True
+    assert inspect["Config"]["User"] == "10001:10001"
+    assert inspect["HostConfig"]["CapDrop"] == ["ALL"]
