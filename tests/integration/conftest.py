@@ -53,11 +53,12 @@ def replica_env(server: MariaDBServer, database: str) -> dict[str, str]:
 
 @pytest.fixture
 def start_replicas() -> Iterator[ReplicaFactory]:
-    """Start gunicorn replicas with the given names; all stopped afterwards."""
+    """Start gunicorn replicas with the given names (and any extra environment,
+    as keyword arguments); all stopped afterwards."""
     started: list[Replica] = []
 
-    def start(server: MariaDBServer, database: str, *names: str) -> list[Replica]:
-        replicas = [Replica(name, replica_env(server, database)) for name in names]
+    def start(server: MariaDBServer, database: str, *names: str, **env: str) -> list[Replica]:
+        replicas = [Replica(name, {**replica_env(server, database), **env}) for name in names]
         for replica in replicas:
             started.append(replica)
             replica.start()

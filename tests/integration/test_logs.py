@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from api.accesslog import FLUSH_SECONDS
 from tests.http import request
-from tests.integration.conftest import replica_env
+from tests.integration.conftest import ReplicaFactory
 from tests.servers import DB_PASSWORD, MariaDBServer, Replica, free_port
 
 WRONG_PASSWORD = "a-wrong-but-secret-password"
-
-StartReplica = Callable[..., Replica]
-
-
-@pytest.fixture
-def start_replica() -> Iterator[StartReplica]:
-    """Start one replica with extra environment; stop it afterwards. Its
-    stdout and stderr both land in ``replica.log_path``."""
-    started: list[Replica] = []
-
-    def start(mariadb: MariaDBServer, database: str, name: str, **env: str) -> Replica:
-        replica = Replica(name, {**replica_env(mariadb, database), **env})
-        started.append(replica)
-        replica.start()
-        return replica
-
-    yield start
-    for replica in started:
-        replica.stop()
 
 
 def log_text(replica: Replica, wanted: str) -> str:
@@ -44,9 +24,9 @@ def log_text(replica: Replica, wanted: str) -> str:
 
 
 def test_a_client_request_id_is_echoed_and_one_is_made_when_missing(
-    mariadb: MariaDBServer, database: str, start_replica: StartReplica
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
-    replica = start_replica(mariadb, database, "rid")
+    (replica,) = start_replicas(mariadb, database, "rid")
     echoed = request(f"{replica.url}/", headers={"X-Request-ID": "client-chosen-42"})
     assert echoed.status == 200
     assert echoed.headers["x-request-id"] == "client-chosen-42"
@@ -61,12 +41,12 @@ def test_a_client_request_id_is_echoed_and_one_is_made_when_missing(
 
 
 def test_with_log_format_json_every_line_is_a_json_object(
-    mariadb: MariaDBServer, database: str, start_replica: StartReplica
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
-    replica = start_replica(mariadb, database, "json-1", LOG_FORMAT="json")
+    (replica,) = start_replicas(mariadb, database, "json-1", LOG_FORMAT="json")
     assert request(f"{replica.url}/", headers={"X-Request-ID": "rid-json"}).status == 200
     # A replica whose database refuses it: warnings from the app's logger.
-    refused = start_replica(
+    (refused,) = start_replicas(
         mariadb, database, "json-2", LOG_FORMAT="json", DB_PASSWORD=WRONG_PASSWORD
     )
     assert request(f"{refused.url}/").status == 503
@@ -92,13 +72,15 @@ def test_with_log_format_json_every_line_is_a_json_object(
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_no_password_in_any_log_line_or_answer(
-    mariadb: MariaDBServer, database: str, start_replica: StartReplica, log_format: str
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory, log_format: str
 ) -> None:
-    good = start_replica(mariadb, database, "good", LOG_FORMAT=log_format)
-    wrong = start_replica(
+    (good,) = start_replicas(mariadb, database, "good", LOG_FORMAT=log_format)
+    (wrong,) = start_replicas(
         mariadb, database, "wrong", LOG_FORMAT=log_format, DB_PASSWORD=WRONG_PASSWORD
     )
-    down = start_replica(mariadb, database, "down", LOG_FORMAT=log_format, DB_PORT=str(free_port()))
+    (down,) = start_replicas(
+        mariadb, database, "down", LOG_FORMAT=log_format, DB_PORT=str(free_port())
+    )
     answers = []
     for replica in (good, wrong, down):
         for path in ("/", "/visits", "/readyz", "/nope"):
