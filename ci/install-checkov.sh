@@ -18,13 +18,9 @@ venv=${CHECKOV_VENV:-/opt/visit-counter-tools/checkov}
 bin_dir=${CHECKOV_BIN_DIR:-/usr/local/bin}
 started=$SECONDS
 
-log() { printf 'install-checkov: %s\n' "$*" >&2; }
-
-# Print a command, then run it.
-run() {
-    printf '+ %s\n' "$*" >&2
-    "$@"
-}
+prog=install-checkov
+# shellcheck source=ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # True when the venv's checkov reports the wanted version.
 reports_version() {
@@ -34,21 +30,15 @@ reports_version() {
     [[ $reported == "$version" ]]
 }
 
-link_into_path() {
-    run mkdir -p "$bin_dir"
-    run ln -sfn "$venv/bin/checkov" "$bin_dir/checkov"
-    log "$bin_dir/checkov -> $venv/bin/checkov: $("$bin_dir/checkov" --version)"
-}
-
 if reports_version; then
     log "$venv already has checkov $version; nothing to install"
-    link_into_path
+    link_into_path "$venv/bin/checkov" checkov --version
     exit 0
 fi
 
-command -v python3 >/dev/null 2>&1 || { log "python3 is needed"; exit 1; }
+command -v python3 >/dev/null 2>&1 || die "python3 is needed"
 python3 -c 'import venv, ensurepip' 2>/dev/null \
-    || { log "python3 lacks venv/ensurepip: install Debian's python3-venv"; exit 1; }
+    || die "python3 lacks venv/ensurepip: install Debian's python3-venv"
 
 [[ -x $venv/bin/python ]] || run python3 -m venv "$venv"
 run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$version"
@@ -57,5 +47,5 @@ reports_version || {
     log "installed checkov but it does not report $version: $("$venv/bin/checkov" --version)"
     exit 1
 }
-link_into_path
+link_into_path "$venv/bin/checkov" checkov --version
 log "installed in $((SECONDS - started)) s"

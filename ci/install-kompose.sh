@@ -21,13 +21,9 @@ bin_dir=${KOMPOSE_BIN_DIR:-/usr/local/bin}
 cached_bin=$cache_root/$version/kompose
 started=$SECONDS
 
-log() { printf 'install-kompose: %s\n' "$*" >&2; }
-
-# Print a command, then run it.
-run() {
-    printf '+ %s\n' "$*" >&2
-    "$@"
-}
+prog=install-kompose
+# shellcheck source=ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # True when $1 is a kompose binary that reports the wanted version.
 # `kompose version` prints e.g. "1.38.0 (a8f5d1cb)".
@@ -38,15 +34,9 @@ reports_version() {
     [[ $reported == "${version#v}" || $reported == "${version#v} "* ]]
 }
 
-link_into_path() {
-    run mkdir -p "$bin_dir"
-    run ln -sfn "$cached_bin" "$bin_dir/kompose"
-    log "$bin_dir/kompose -> $cached_bin: $("$bin_dir/kompose" version)"
-}
-
 if reports_version "$cached_bin"; then
     log "cached $cached_bin already reports ${version#v}; nothing to build"
-    link_into_path
+    link_into_path "$cached_bin" kompose version
     log "done in $((SECONDS - started)) s"
     exit 0
 fi
@@ -54,8 +44,8 @@ fi
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
     PATH=$PATH:/usr/local/go/bin
 fi
-command -v go >/dev/null 2>&1 || { log "no go toolchain on PATH or in /usr/local/go/bin"; exit 1; }
-command -v python3 >/dev/null 2>&1 || { log "python3 is needed to read go's JSON output"; exit 1; }
+command -v go >/dev/null 2>&1 || die "no go toolchain on PATH or in /usr/local/go/bin"
+command -v python3 >/dev/null 2>&1 || die "python3 is needed to read go's JSON output"
 log "$(go version); GOPROXY=$(go env GOPROXY)"
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/kompose-build.XXXXXX")
@@ -106,5 +96,5 @@ reports_version "$cached_bin" || {
     log "built $cached_bin but it does not report ${version#v}: $("$cached_bin" version)"
     exit 1
 }
-link_into_path
+link_into_path "$cached_bin" kompose version
 log "built and installed in $((SECONDS - started)) s"
