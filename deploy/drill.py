@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from deploy import service
 from deploy.poller import DrillReport, Poller, Sample, error_kind, tally
 from deploy.service import REPLICAS, ServiceError, lost_counts
-from deploy.shell import Kubectl, Shell, TaskError
+from deploy.shell import Kubectl, Shell, TaskError, exit_status
 
 DRILLS = ("pod-delete", "rollout", "db-outage", "db-restart")
 DEFAULT_URL = "http://127.0.0.1:30001/"
@@ -283,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--timeout", type=float, default=180.0, help="seconds for each wait (default 180)")
     add("--dry-run", action="store_true", help="print the commands without running them")
     args = parser.parse_args(argv)
-    try:
+
+    def drill() -> None:
         target = DrillTarget(
             Shell(dry_run=args.dry_run),
             Kubectl.from_command_line(args.kubectl, args.kubeconfig),
@@ -292,10 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.timeout,
         )
         check_reports(run_drills(args.drill or DRILLS, target))
-    except TaskError as exc:
-        print(f"k8s-drill: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_status("k8s-drill", drill)
 
 
 if __name__ == "__main__":

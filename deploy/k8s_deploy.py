@@ -28,7 +28,7 @@ from pathlib import Path
 
 from deploy import db_credentials, image_loader, k8s_secret
 from deploy.service import REPLICAS, Survey, format_counts, wait_for_replicas
-from deploy.shell import Kubectl, Shell, TaskError, require_tools
+from deploy.shell import Kubectl, Shell, TaskError, exit_status, require_tools
 
 DEFAULT_URL = "http://127.0.0.1:30001/"
 API_IMAGE = "visit-counter-api:dev"
@@ -287,13 +287,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[DeployOptions, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
+    def deploy_from_command_line() -> None:
         options, dry_run = parse_args(argv)
         deploy(options, Shell(dry_run=dry_run))
-    except TaskError as exc:
-        print(f"k8s-deploy: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_status("k8s-deploy", deploy_from_command_line)
 
 
 if __name__ == "__main__":

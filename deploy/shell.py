@@ -15,6 +15,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,16 @@ class CommandError(TaskError):
 
 class MissingToolError(TaskError):
     """A tool the task needs is not installed."""
+
+
+def exit_status(prog: str, task: Callable[[], object]) -> int:
+    """Run a command-line task: 0, or 1 after its one-line error on stderr."""
+    try:
+        task()
+    except TaskError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def missing_tools(
