@@ -1,21 +1,19 @@
-"""Developer tasks (invoke). Thin on purpose: each task prints and runs real
-commands; logic worth testing lives in modules with tests."""
+"""Developer tasks (invoke). Thin on purpose: each task runs real commands, and
+invoke echoes each one first (the collection's config at the bottom); logic
+worth testing lives in modules with tests."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
+from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-TIERS = ("unit", "integration", "stack", "manifests", "vagrant", "cluster")
+from localservers.project import REPO_ROOT, TIERS
+
 PYTHON = sys.executable
-
-
-def run(c: Context, command: str, **kwargs: object) -> object:
-    print(f"+ {command}", flush=True)
-    return c.run(command, pty=False, **kwargs)
 
 
 @task(
@@ -31,15 +29,15 @@ def test(c: Context, tiers: str = "", pytest_args: str = "") -> None:
     if unknown:
         sys.exit(f"unknown tier(s): {', '.join(unknown)}; choose from {', '.join(TIERS)}")
     marker = f' -m "{" or ".join(chosen)}"' if chosen else ""
-    run(c, f"{PYTHON} -m pytest{marker} {pytest_args}".rstrip())
+    c.run(f"{PYTHON} -m pytest{marker} {pytest_args}".rstrip())
 
 
 @task
 def lint(c: Context) -> None:
     """ruff (lint and format check) and mypy."""
-    run(c, f"{PYTHON} -m ruff check .")
-    run(c, f"{PYTHON} -m ruff format --check .")
-    run(c, f"{PYTHON} -m mypy")
+    c.run(f"{PYTHON} -m ruff check .")
+    c.run(f"{PYTHON} -m ruff format --check .")
+    c.run(f"{PYTHON} -m mypy")
 
 
 @task
@@ -48,8 +46,8 @@ def lock(c: Context) -> None:
     compile_ = (
         f"{PYTHON} -m piptools compile --quiet --generate-hashes --strip-extras --allow-unsafe"
     )
-    run(c, f"{compile_} --output-file requirements.txt pyproject.toml")
-    run(c, f"{compile_} --extra dev --output-file requirements-dev.txt pyproject.toml")
+    c.run(f"{compile_} --output-file requirements.txt pyproject.toml")
+    c.run(f"{compile_} --extra dev --output-file requirements-dev.txt pyproject.toml")
 
 
 @task
@@ -58,26 +56,26 @@ def dev(c: Context) -> None:
     # compose.dev.yaml runs ./api in the container and reloads the workers;
     # --watch rebuilds the image when requirements.txt or the Dockerfile change.
     # Ctrl-C stops the containers (`docker compose up` stops what it started).
-    run(c, "docker compose -f compose.yaml -f compose.dev.yaml up --build --watch", pty=True)
+    c.run("docker compose -f compose.yaml -f compose.dev.yaml up --build --watch", pty=True)
 
 
 @task(help={"volumes": "also delete the database volume: every count is lost"})
 def down(c: Context, volumes: bool = False) -> None:
     """Stop and remove the stack's containers (and its data with --volumes)."""
-    run(c, "docker compose down" + (" --volumes" if volumes else ""))
+    c.run("docker compose down" + (" --volumes" if volumes else ""))
 
 
 @task(help={"service": "only this service (api or db)", "follow": "keep streaming"})
 def logs(c: Context, service: str = "", follow: bool = False) -> None:
     """Show the stack's logs."""
-    run(c, f"docker compose logs{' --follow' if follow else ''} {service}".rstrip(), pty=follow)
+    c.run(f"docker compose logs{' --follow' if follow else ''} {service}".rstrip(), pty=follow)
 
 
 @task(help={"kompose": "the kompose executable (default: kompose on PATH)"})
 def k8s_gen(c: Context, kompose: str = "kompose") -> None:
     """Generate k8s/ from compose.yaml (kompose, then patches) and k8s/secret.env."""
     # deploy/k8s_gen.py holds the logic and prints the kompose command it runs.
-    run(c, f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
+    c.run(f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
 
 
 # --- The local cluster: a real Kubernetes in one container (cluster/) ------
@@ -86,13 +84,13 @@ def k8s_gen(c: Context, kompose: str = "kompose") -> None:
 @task
 def cluster_up(c: Context) -> None:
     """Start the local Kubernetes (built from source on first use); kubeconfig in .cluster/."""
-    run(c, "bash cluster/up.sh")
+    c.run("bash cluster/up.sh")
 
 
 @task
 def cluster_down(c: Context) -> None:
     """Remove the local Kubernetes and every trace of it."""
-    run(c, "bash cluster/down.sh")
+    c.run("bash cluster/down.sh")
 
 
 # --- Any cluster: one deploy path and the drills (deploy/k8s_deploy.py, deploy/drill.py)
@@ -143,14 +141,12 @@ def k8s_deploy(
     dry_run: bool = False,
 ) -> None:
     """Deploy k8s/ to the cluster kubectl points at; wait for 3 replicas to answer."""
-    from pathlib import Path
-
     from deploy import k8s_deploy as deploying
     from deploy.shell import Kubectl, Shell
 
     def action() -> object:
         options = deploying.DeployOptions(
-            repo=Path(__file__).resolve().parent,
+            repo=REPO_ROOT,
             kubectl=Kubectl.from_command_line(kubectl, kubeconfig),
             namespace=namespace,
             loader=loader,
@@ -260,4 +256,10 @@ def vagrant_drill(c: Context, dry_run: bool = False, drill: str = "", timeout: i
 def bench(c: Context, quick: bool = False, profile: bool = False) -> None:
     """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
     flags = (" --quick" if quick else "") + (" --profile" if profile else "")
-    run(c, f"{PYTHON} -m bench.run{flags}")
+    c.run(f"{PYTHON} -m bench.run{flags}")
+
+
+# Every command a task runs is printed first, as `+ command`, like deploy/'s.
+ns = Collection.from_module(
+    sys.modules[__name__], config={"run": {"echo": True, "echo_format": "+ {command}"}}
+)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from api.store import READ_COUNTS, SCHEMA
-from tests.servers import DB_PASSWORD, DB_USER, MariaDBServer
+from localservers.mariadb import DB_PASSWORD, DB_USER, MariaDBServer
 
 DATABASE = "ceiling"
 REPLICAS = ("bench-a", "bench-b", "bench-c")

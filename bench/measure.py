@@ -12,7 +12,8 @@ import pymysql
 
 from bench.cpu import CpuMeter
 from bench.load import LoadResult, run_load
-from tests.servers import MariaDBServer, Replica
+from localservers.mariadb import MariaDBServer
+from localservers.replica import Replica
 
 NO_SUCH_TABLE = 1146
 DATABASE = "visits"

@@ -28,9 +28,11 @@ from api.settings import ServerSettings
 from bench import baseline_app, ceiling, profile, report
 from bench.load import run_load
 from bench.measure import DATABASE, counts_check, measure, stored_counts
-from tests.servers import DB_PASSWORD, DB_USER, MariaDBServer, Replica
+from localservers.mariadb import MariaDBServer
+from localservers.project import REPO_ROOT
+from localservers.replica import Replica, replica_env
+from localservers.tools import MARIADB_SERVER, ToolMissing, find_tool
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
 REPLICA_NAMES = ("bench-a", "bench-b", "bench-c")
 # The straightforward baseline: same database and table, rows of its own.
@@ -55,24 +57,16 @@ QUICK = Plan(
 )
 
 
-def require(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        sys.exit(
-            f"bench: {name} is not installed (Debian: sudo bash ci/install-system-packages.sh)"
-        )
-    return path
+TOOLS = {
+    "wrk": "Debian: apt-get install wrk",
+    "mariadb-slap": "Debian: apt-get install mariadb-client",
+    "mariadbd": MARIADB_SERVER,
+}
 
 
-def replica_env(server: MariaDBServer) -> dict[str, str]:
+def bench_env(server: MariaDBServer) -> dict[str, str]:
     # WEB_CONCURRENCY is left to the production default.
-    env = {
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(server.port),
-        "DB_NAME": DATABASE,
-        "DB_USER": DB_USER,
-        "DB_PASSWORD": DB_PASSWORD,
-    }
+    env = replica_env(server, DATABASE)
     if "WEB_CONCURRENCY" in os.environ:
         env["WEB_CONCURRENCY"] = os.environ["WEB_CONCURRENCY"]
     return env
@@ -176,7 +170,7 @@ def warm_up(
 
 
 def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
-    tools = {name: require(name) for name in ("wrk", "mariadb-slap", "mariadbd")}
+    tools = {name: find_tool(name, hint) for name, hint in TOOLS.items()}
     workdir = Path(tempfile.mkdtemp(prefix="visit-counter-bench-"))
     server = MariaDBServer()
     fleets: dict[str, list[Replica]] = {}
@@ -185,7 +179,7 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
         server.initialize()
         server.create_database(DATABASE)
         ceiling.prepare(server)
-        env = replica_env(server)
+        env = bench_env(server)
         fleets = {
             "api": [Replica(name, env) for name in REPLICA_NAMES],
             "baseline": [Replica(name, env, BASELINE_ARGS) for name in BASELINE_NAMES],
@@ -213,7 +207,7 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             )
             for c in LEVELS
         ]
-        server_settings = ServerSettings.from_env(replica_env(server))
+        server_settings = ServerSettings.from_env(bench_env(server))
         document: dict[str, Any] = {
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "quick": plan.quick,
@@ -274,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         help="record a py-spy profile of one replica during the c=64 load",
     )
     args = parser.parse_args(argv)
-    document = run(QUICK if args.quick else FULL, args.results, profiled=args.profile)
+    try:
+        document = run(QUICK if args.quick else FULL, args.results, profiled=args.profile)
+    except ToolMissing as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
     if not document["exact"]:
         print("bench: stored counts do not match the 200 answers", file=sys.stderr)
         return 1

@@ -1,10 +1,20 @@
-"""Tiers are folders: tests/<tier>/. Each test gets its tier as a marker."""
+"""Tiers are folders: tests/<tier>/. Each test gets its tier as a marker.
+
+A tool the tier needs that is missing skips its tests on a laptop and fails
+them with ``CI=true`` (tests/utils/tools.py), whether a test asks for it with
+``require_tool`` or a local server raises ``ToolMissing``. The unit tier needs
+nothing, so there a ``ToolMissing`` is an ordinary failure.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+
 import pytest
 
-TIERS = ("unit", "integration", "stack", "manifests", "vagrant", "cluster")
+from localservers.project import TIERS
+from tests.utils.tools import in_ci, tools_required
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -15,12 +25,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(getattr(pytest.mark, tier))
 
 
+def tools_required_by(item: pytest.Item) -> AbstractContextManager[None]:
+    return nullcontext() if item.get_closest_marker("unit") else tools_required()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with tools_required_by(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with tools_required_by(item):
+        return (yield)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # With CI=true a skipped test is a failed test: a tier that was skipped has
-    # not passed. (tests/tooling.py already fails on a missing tool; this also
-    # catches any other skip.)
-    from tests.tooling import in_ci
-
+    # not passed. (A missing tool already fails; this also catches any other
+    # skip.)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if in_ci() and skipped and exitstatus == 0:

@@ -1,46 +1,6 @@
-"""A tiny HTTP client for tests, on the standard library."""
+"""The HTTP client under its old name, for tests/cluster/ until it imports
+tests.utils.http directly."""
 
-from __future__ import annotations
+from tests.utils.http import Answer, request
 
-import http.client
-import json
-import time
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: str
-    seconds: float
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def request(
-    url: str,
-    method: str = "GET",
-    accept: str | None = None,
-    timeout: float = 30,
-    headers: dict[str, str] | None = None,
-) -> Answer:
-    parts = urlsplit(url)
-    headers = {**({"Accept": accept} if accept else {}), **(headers or {})}
-    started = time.monotonic()
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-    try:
-        conn.request(method, parts.path or "/", headers=headers)
-        resp = conn.getresponse()
-        body = resp.read().decode()
-        return Answer(
-            status=resp.status,
-            headers={k.lower(): v for k, v in resp.getheaders()},
-            body=body,
-            seconds=time.monotonic() - started,
-        )
-    finally:
-        conn.close()
+__all__ = ["Answer", "request"]

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import DB_PASSWORD, DB_USER, MariaDBServer, Replica
+from localservers.mariadb import MariaDBServer
+from localservers.replica import Replica
+from tests.utils.servers import ReplicaFactory, integration_env, start_mariadb
 
 _database_numbers = itertools.count(1)
-
-# Short enough to keep outage tests quick, long enough for a loaded CI box.
-CONNECT_TIMEOUT = 2
-
-
-def start_mariadb() -> MariaDBServer:
-    server = MariaDBServer()
-    server.initialize()
-    return server
 
 
 @pytest.fixture(scope="session")
 def mariadb() -> Iterator[MariaDBServer]:
+    server = start_mariadb()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def own_mariadb() -> Iterator[MariaDBServer]:
+    """A server of this test's own, free to be stopped and frozen."""
     server = start_mariadb()
     yield server
     server.destroy()
@@ -36,21 +37,6 @@ def database(mariadb: MariaDBServer) -> str:
     return name
 
 
-ReplicaFactory = Callable[..., list[Replica]]
-
-
-def replica_env(server: MariaDBServer, database: str) -> dict[str, str]:
-    return {
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(server.port),
-        "DB_NAME": database,
-        "DB_USER": DB_USER,
-        "DB_PASSWORD": DB_PASSWORD,
-        "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
-        "WEB_CONCURRENCY": "2",
-    }
-
-
 @pytest.fixture
 def start_replicas() -> Iterator[ReplicaFactory]:
     """Start gunicorn replicas with the given names (and any extra environment,
@@ -58,7 +44,7 @@ def start_replicas() -> Iterator[ReplicaFactory]:
     started: list[Replica] = []
 
     def start(server: MariaDBServer, database: str, *names: str, **env: str) -> list[Replica]:
-        replicas = [Replica(name, {**replica_env(server, database), **env}) for name in names]
+        replicas = [Replica(name, {**integration_env(server, database), **env}) for name in names]
         for replica in replicas:
             started.append(replica)
             replica.start()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from api.accesslog import FLUSH_SECONDS
-from tests.http import request
-from tests.integration.conftest import ReplicaFactory
-from tests.servers import MariaDBServer, Replica
+from localservers.mariadb import MariaDBServer
+from localservers.replica import Replica
+from tests.utils.http import request
+from tests.utils.servers import ReplicaFactory
 
 
 def visit_lines(replica: Replica) -> list[str]:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.report import API_KEYS, LEVEL_KEYS, SERVERS
 from bench.run import LEVELS
-from tests.servers import find_mariadbd
-from tests.tooling import REPO_ROOT, require_tool
+from localservers.mariadb import find_mariadbd
+from tests.utils.run import run
+from tests.utils.tools import require_tool
 
 
 def test_quick_bench_reports_every_level_with_exact_counts(tmp_path: Path) -> None:
@@ -27,14 +27,7 @@ def test_quick_bench_reports_every_level_with_exact_counts(tmp_path: Path) -> No
     find_mariadbd()
     results = tmp_path / "results"
 
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--results", str(results)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run(sys.executable, "-m", "bench.run", "--quick", "--results", results, check=False)
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads((results / "results.json").read_text())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.http import Answer, request
-from tests.integration.conftest import ReplicaFactory
-from tests.servers import MariaDBServer
+from localservers.mariadb import MariaDBServer
+from tests.utils.http import Answer, request
+from tests.utils.servers import ReplicaFactory
 
 JSON = "application/json"
 

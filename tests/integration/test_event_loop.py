@@ -7,12 +7,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.http import Answer, request
-from tests.integration.conftest import CONNECT_TIMEOUT, ReplicaFactory, replica_env
-from tests.integration.test_outage import assert_unavailable, own_mariadb, visit_all_threads
-from tests.servers import MariaDBServer
-
-__all__ = ["own_mariadb"]  # a fixture, used by name
+from localservers.mariadb import MariaDBServer
+from tests.utils.http import Answer, request
+from tests.utils.servers import CONNECT_TIMEOUT, ReplicaFactory, integration_env
+from tests.utils.visits import assert_unavailable, visit_all_threads
 
 # One timeout, plus scheduling noise; a visit that waited for a second
 # timeout of its own (the batch before it, then its own) would take twice.
@@ -95,7 +93,7 @@ def test_each_worker_uses_one_connection_under_load(
     mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "r1")
-    workers = int(replica_env(mariadb, database)["WEB_CONCURRENCY"])
+    workers = int(integration_env(mariadb, database)["WEB_CONCURRENCY"])
 
     before = connections_opened(mariadb)
     with ThreadPoolExecutor(max_workers=48) as pool:

@@ -8,9 +8,11 @@ import time
 import pytest
 
 from api.accesslog import FLUSH_SECONDS
-from tests.http import request
-from tests.integration.conftest import ReplicaFactory
-from tests.servers import DB_PASSWORD, MariaDBServer, Replica, free_port
+from localservers.mariadb import DB_PASSWORD, MariaDBServer
+from localservers.ports import free_port
+from localservers.replica import Replica
+from tests.utils.http import request
+from tests.utils.servers import ReplicaFactory
 
 WRONG_PASSWORD = "a-wrong-but-secret-password"
 

@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from tests.http import Answer, request
-from tests.integration.conftest import CONNECT_TIMEOUT, ReplicaFactory, start_mariadb
-from tests.servers import MariaDBServer, Replica
-
-# A 503 may take the connect timeout plus the handshake's read timeout, plus
-# scheduling noise on a busy 2-core machine.
-FAST_503_SECONDS = 2 * CONNECT_TIMEOUT + 1.5
-
-
-@pytest.fixture
-def own_mariadb() -> Iterator[MariaDBServer]:
-    """A server of this test's own, free to be stopped and frozen."""
-    server = start_mariadb()
-    yield server
-    server.destroy()
-
-
-def visit_all_threads(replicas: list[Replica], per_replica: int = 40) -> list[Answer]:
-    """Enough concurrent visits that every worker thread opens its connection."""
-    urls = [f"{r.url}/" for r in replicas for _ in range(per_replica)]
-    with ThreadPoolExecutor(max_workers=24) as pool:
-        return list(pool.map(request, urls))
-
-
-def assert_unavailable(answer: Answer) -> None:
-    assert answer.status == 503
-    assert answer.headers["retry-after"].isdigit()
-    assert answer.body.startswith("database unavailable")
-    assert answer.body.count("\n") == 1, "the reason must be one line"
-    assert "Traceback" not in answer.body
-    assert answer.seconds < FAST_503_SECONDS
+from localservers.mariadb import MariaDBServer
+from tests.utils.http import Answer, request
+from tests.utils.servers import ReplicaFactory
+from tests.utils.visits import FAST_503_SECONDS, assert_unavailable, visit_all_threads
 
 
 def test_database_stopped_then_back(

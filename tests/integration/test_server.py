@@ -3,17 +3,17 @@ model, and the request limits."""
 
 from __future__ import annotations
 
-import http.client
-import os
-import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.integration.conftest import ReplicaFactory, replica_env
-from tests.servers import MariaDBServer, Replica, wait_until
-from tests.tooling import REPO_ROOT
+from localservers.mariadb import MariaDBServer
+from localservers.ports import wait_until
+from localservers.replica import Replica
+from tests.utils.http import request
+from tests.utils.run import run
+from tests.utils.servers import ReplicaFactory, integration_env
 
 
 @pytest.mark.parametrize(
@@ -34,13 +34,8 @@ from tests.tooling import REPO_ROOT
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line(env: dict[str, str], line: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0"],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run(
+        sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", check=False, env=env, timeout=30
     )
     assert result.returncode != 0
     assert result.stderr.strip() == line
@@ -48,7 +43,7 @@ def test_a_bad_setting_stops_start_up_with_one_line(env: dict[str, str], line: s
 
 
 def test_worker_count_comes_from_web_concurrency(mariadb: MariaDBServer, database: str) -> None:
-    replica = Replica("web-1", {**replica_env(mariadb, database), "WEB_CONCURRENCY": "3"})
+    replica = Replica("web-1", {**integration_env(mariadb, database), "WEB_CONCURRENCY": "3"})
     try:
         replica.start()
         # Workers boot one after another; healthz answers with the first.
@@ -60,12 +55,7 @@ def test_worker_count_comes_from_web_concurrency(mariadb: MariaDBServer, databas
 
 
 def raw_get(port: int, path: str, headers: dict[str, str]) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        return conn.getresponse().status
-    finally:
-        conn.close()
+    return request(f"http://127.0.0.1:{port}{path}", timeout=10, headers=headers).status
 
 
 def test_request_limits_fit_browsers_and_refuse_abuse(

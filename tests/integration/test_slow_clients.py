@@ -11,9 +11,10 @@ import time
 import pytest
 
 from api.worker import HEAD_TIMEOUT_SECONDS
-from tests.http import Answer, request
-from tests.integration.conftest import ReplicaFactory, replica_env
-from tests.servers import MariaDBServer, Replica
+from localservers.mariadb import MariaDBServer
+from localservers.replica import Replica
+from tests.utils.http import Answer, request
+from tests.utils.servers import ReplicaFactory, integration_env
 
 # Enough to take every thread of the thread-per-request server this replaced
 # (workers x 8 threads), twice over, and then some.
@@ -41,7 +42,7 @@ def test_slow_clients_do_not_starve_normal_ones(
     mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "web-1")
-    workers = int(replica_env(mariadb, database)["WEB_CONCURRENCY"])
+    workers = int(integration_env(mariadb, database)["WEB_CONCURRENCY"])
     slow_clients = 2 * (workers * OLD_THREADS_PER_WORKER) + 4
 
     stop = threading.Event()
@@ -78,7 +79,7 @@ def test_slow_clients_do_not_starve_normal_ones(
 def test_headers_must_arrive_within_the_deadline(
     mariadb: MariaDBServer, database: str, sent: bytes
 ) -> None:
-    replica = Replica("web-1", {**replica_env(mariadb, database), "WEB_CONCURRENCY": "1"})
+    replica = Replica("web-1", {**integration_env(mariadb, database), "WEB_CONCURRENCY": "1"})
     try:
         replica.start()
         with socket.create_connection(("127.0.0.1", replica.port), timeout=5) as sock:

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.http import request
-from tests.integration.conftest import ReplicaFactory, replica_env
-from tests.servers import MariaDBServer, Replica
+from localservers.mariadb import MariaDBServer
+from localservers.replica import Replica
+from tests.utils.http import request
+from tests.utils.servers import ReplicaFactory, integration_env
 
 LIMITED_USER, LIMITED_PASSWORD = "no_create", "no-create-password"
 
@@ -43,7 +44,7 @@ def limited_replica(mariadb: MariaDBServer, database: str) -> Iterator[Replica]:
         f"GRANT SELECT, INSERT, UPDATE ON `{database}`.* TO '{LIMITED_USER}'@'127.0.0.1';"
     )
     env = {
-        **replica_env(mariadb, database),
+        **integration_env(mariadb, database),
         "DB_USER": LIMITED_USER,
         "DB_PASSWORD": LIMITED_PASSWORD,
     }

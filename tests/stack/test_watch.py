@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.tooling import REPO_ROOT
+from localservers.project import REPO_ROOT
+from tests.utils.run import Completed, run
+from tests.utils.stack import get_script
 
 PROJECT = "visit-counter-watchtest"
 # Its own image tag, so nothing here touches the image other tests use, and
@@ -30,10 +31,9 @@ EDITED_GREETING = "Howdy from"
 @pytest.fixture
 def project_copy(docker: str, tmp_path: Path) -> Iterator[Path]:
     """The files the stack is built from, copied so the test can edit api/."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "api", "Dockerfile", ".dockerignore", "compose.yaml",
-         "compose.dev.yaml", "gunicorn.conf.py", "requirements.txt"],
-        cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+    tracked = run(
+        "git", "ls-files", "api", "Dockerfile", ".dockerignore", "compose.yaml",
+        "compose.dev.yaml", "gunicorn.conf.py", "requirements.txt",
     ).stdout.split()  # fmt: skip
     for name in tracked:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -41,28 +41,16 @@ def project_copy(docker: str, tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "compose.test.yaml").write_text(OVERRIDE)
     yield tmp_path
     compose(tmp_path, "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
-    subprocess.run(
-        ["docker", "image", "rm", "-f", "visit-counter-api:watchtest"], capture_output=True
-    )
+    run("docker", "image", "rm", "-f", "visit-counter-api:watchtest", check=False)
 
 
-def compose(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", "compose", "-p", PROJECT, *FILES, *args],
-        cwd=cwd,
-        check=check,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def compose(cwd: Path, *args: str, check: bool = True) -> Completed:
+    return run("docker", "compose", "-p", PROJECT, *FILES, *args, cwd=cwd, check=check, timeout=600)
 
 
 def greeting(cwd: Path) -> str:
     """GET / from inside the api container (it publishes no port here)."""
-    script = (
-        "import urllib.request, sys;"
-        "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/', timeout=5).read().decode())"
-    )
+    script = get_script("/", timeout=5)
     return compose(cwd, "exec", "api", "python", "-c", script, check=False).stdout
 
 
@@ -70,10 +58,7 @@ def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy
     compose(project_copy, "up", "--detach", "--build", "--wait", "--wait-timeout", "180")
     assert greeting(project_copy).startswith("Hello from ")
     (container,) = compose(project_copy, "ps", "--quiet", "api").stdout.split()
-    image_before = subprocess.run(
-        ["docker", "inspect", "--format", "{{.Image}}", container],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+    image_before = run("docker", "inspect", "--format", "{{.Image}}", container).stdout
 
     render = project_copy / "api" / "render.py"
     render.write_text(render.read_text().replace("Hello from", EDITED_GREETING))
@@ -88,11 +73,7 @@ def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy
     # container and image, the workers reloaded.
     print(f"edit to new answer: {time.monotonic() - edited_at:.1f} s")
     assert compose(project_copy, "ps", "--quiet", "api").stdout.split() == [container]
-    inspect = json.loads(
-        subprocess.run(
-            ["docker", "inspect", container], check=True, capture_output=True, text=True
-        ).stdout
-    )[0]
+    inspect = json.loads(run("docker", "inspect", container).stdout)[0]
     assert inspect["Image"] + "\n" == image_before, "the edit rebuilt the image"
     # Still hardened: read-only root, non-root, no capabilities.
     assert inspect["HostConfig"]["ReadonlyRootfs"] is True

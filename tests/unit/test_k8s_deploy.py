@@ -11,7 +11,6 @@ import os
 import shlex
 import shutil
 import stat
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +27,8 @@ from deploy.shell import (
     MissingToolError,
     Shell,
 )
-from tests.tooling import REPO_ROOT
+from localservers.project import REPO_ROOT
+from tests.utils.run import run
 
 SECRET = "DB_PASSWORD=user-secret-1\nDB_ROOT_PASSWORD=root-secret-2\n"
 CTR = ["ctr", "-n", "k8s.io"]
@@ -418,13 +418,12 @@ def test_the_credential_check_reads_the_passwords_from_stdin_only(tmp_path: Path
     )
     client.chmod(0o755)
     env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "MARIADB_USER": "visits"}
-    result = subprocess.run(
-        ["sh", "-c", db_credentials.CHECK_SCRIPT],
+    result = run(
+        "sh",
+        "-c",
+        db_credentials.CHECK_SCRIPT,
         input=db_credentials.check_stdin({"DB_PASSWORD": "user-pw", "DB_ROOT_PASSWORD": "nope"}),
         env=env,
-        capture_output=True,
-        text=True,
-        check=True,
     )
     assert db_credentials.parse_check(result.stdout) == (
         "visits",

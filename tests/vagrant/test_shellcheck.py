@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from tests.tooling import REPO_ROOT, require_tool
+from localservers.project import REPO_ROOT
+from tests.utils.run import run
+from tests.utils.tools import require_tool
 
 
 def shell_scripts() -> list[str]:
     """Tracked and new (not ignored) files that end in .sh or start with a
     shell shebang, such as .ci/run."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
+    listed = run("git", "ls-files", "--cached", "--others", "--exclude-standard", "-z").stdout
     scripts = []
     for name in sorted(set(filter(None, listed.split("\0")))):
         path = REPO_ROOT / name
@@ -46,13 +42,7 @@ def test_the_scripts_are_found() -> None:
 def test_every_shell_script_is_shellcheck_clean() -> None:
     shellcheck = require_tool("shellcheck", "Debian's shellcheck package")
     scripts = shell_scripts()
-    result = subprocess.run(
-        [shellcheck, "--external-sources", *scripts],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run(shellcheck, "--external-sources", *scripts, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from deploy import vagrant
-from tests.tooling import REPO_ROOT
+from tests.utils.run import Completed, run
 
 INVOKE = [sys.executable, "-m", "invoke"]
 
 
-def invoke(*args: str, path_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if path_dir is not None:
-        # A PATH where `vagrant` would leave a trace if anything ran it.
-        env["PATH"] = f"{path_dir}{os.pathsep}{env['PATH']}"
-    return subprocess.run(
-        [*INVOKE, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+def invoke(*args: str, path_dir: Path | None = None) -> Completed:
+    # A PATH where `vagrant` would leave a trace if anything ran it.
+    env = {} if path_dir is None else {"PATH": f"{path_dir}{os.pathsep}{os.environ['PATH']}"}
+    return run(*INVOKE, *args, check=False, env=env, timeout=60)
 
 
 TOOLS = ("vagrant", "kubectl", "docker", "kind", "k3d", "minikube", "k3s")
@@ -143,16 +138,12 @@ def test_a_failing_command_stops_the_task_with_its_name(tripwire: Path) -> None:
 def test_the_vm_deploys_with_k8s_deploy_on_a_bare_python(tripwire: Path) -> None:
     # provision.sh's command, on a python without site-packages (-S): the VM
     # has only its system python3.
-    env = {**os.environ, "PATH": f"{tripwire / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env = {"PATH": f"{tripwire / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     args = ["--loader", "k3s", "--kubectl", "k3s kubectl", "--url", "http://127.0.0.1:30001/"]
-    result = subprocess.run(
-        [sys.executable, "-S", "-E", "-m", "deploy.k8s_deploy", *args, "--dry-run"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run(
+        sys.executable, "-S", "-E", "-m", "deploy.k8s_deploy", *args, "--dry-run",
+        check=False, env=env, timeout=60,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     ran = commands(result.stdout)
     k3s_images = "/var/lib/rancher/k3s/agent/images"
@@ -225,7 +216,13 @@ def test_the_vms_kubeconfig_is_written_for_this_user_only(tmp_path: Path) -> Non
     from deploy.shell import Shell
 
     class FakeVm(Shell):
-        def query(self, argv: list[str], dry_run_answer: str, **kwargs: object) -> str:
+        def query(
+            self,
+            argv: list[str],
+            dry_run_answer: str,
+            stdin: str | None = None,
+            stdin_note: str = "",
+        ) -> str:
             assert argv == vagrant.kubeconfig_command()
             return "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
 

@@ -7,35 +7,30 @@ checks that the provisioning script it names exists.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.tooling import REPO_ROOT, require_tool
+from localservers.project import REPO_ROOT
+from tests.utils.run import Completed, run
+from tests.utils.tools import require_tool
 
 
-def validate(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def validate(tmp_path: Path, **env: str) -> Completed:
     vagrant = require_tool("vagrant", "Debian's vagrant package")
     environment = {
-        **os.environ,
         # A private Vagrant home: no boxes, plugins or state from the user's.
         "VAGRANT_HOME": str(tmp_path / "vagrant.d"),
         "VAGRANT_CHECKPOINT_DISABLE": "1",
         **env,
     }
-    for name in ("VC_VM_CPUS", "VC_VM_MEMORY", "VC_VM_BOX"):
-        if name not in env:
-            environment.pop(name, None)
-    return subprocess.run(
-        [vagrant, "validate", "--ignore-provider"],
-        cwd=REPO_ROOT,
+    return run(
+        vagrant, "validate", "--ignore-provider",
+        check=False,
         env=environment,
-        capture_output=True,
-        text=True,
+        unset=[name for name in ("VC_VM_CPUS", "VC_VM_MEMORY", "VC_VM_BOX") if name not in env],
         timeout=120,
-    )
+    )  # fmt: skip
 
 
 def test_vagrantfile_validates(tmp_path: Path) -> None:

@@ -1,8 +1,6 @@
-"""Real servers on loopback for tests: a private MariaDB and gunicorn replicas.
-
-MariaDB runs from Debian's ``mariadb-server`` binaries on a private data dir
-and port; nothing touches the machine's own MariaDB, if it has one.
-"""
+"""A private MariaDB: Debian's ``mariadb-server`` binaries on a temporary data
+dir and a free loopback port. Nothing touches the machine's own MariaDB, if it
+has one."""
 
 from __future__ import annotations
 
@@ -12,47 +10,22 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from tests.tooling import REPO_ROOT, missing
+from localservers.ports import free_port, wait_until
+from localservers.tools import MARIADB_SERVER, find_tool
 
 DB_USER = "visits"
 # A throwaway password for a server that lives in a temp dir on loopback.
-DB_PASSWORD = "test-only-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+DB_PASSWORD = "test-only-password"  # noqa: S105
 
 
 def find_mariadbd() -> str:
-    for candidate in ("mariadbd", "/usr/sbin/mariadbd", "mysqld", "/usr/sbin/mysqld"):
-        path = shutil.which(candidate)
-        if path:
-            return path
-    missing("mariadbd is not installed (Debian: apt-get install mariadb-server)")
-    raise AssertionError("unreachable")
+    return find_tool("mariadbd", MARIADB_SERVER, "mysqld")
 
 
 class MariaDBServer:
@@ -60,10 +33,8 @@ class MariaDBServer:
 
     def __init__(self) -> None:
         self.mariadbd = find_mariadbd()
-        self.install_db = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
-        if self.install_db is None:
-            missing("mariadb-install-db is not installed (Debian: apt-get install mariadb-server)")
-        self.client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
+        self.install_db = find_tool("mariadb-install-db", MARIADB_SERVER, "mysql_install_db")
+        self.client = find_tool("mariadb", "Debian: apt-get install mariadb-client", "mysql")
         self.workdir = Path(tempfile.mkdtemp(prefix="visit-counter-mariadb-"))
         self.datadir = self.workdir / "data"
         self.socket = self.workdir / "mariadb.sock"
@@ -91,8 +62,7 @@ class MariaDBServer:
         ]
 
     def initialize(self) -> None:
-        assert self.install_db is not None
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - argv list, no shell
             [
                 self.install_db,
                 "--no-defaults",
@@ -112,7 +82,7 @@ class MariaDBServer:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self._args(), stdout=log, stderr=log)
+            self.process = subprocess.Popen(self._args(), stdout=log, stderr=log)  # noqa: S603
         wait_until(self._answers, 60, f"mariadbd on port {self.port} (log: {self.log_path})")
 
     def _answers(self) -> bool:
@@ -144,7 +114,7 @@ class MariaDBServer:
 
     def sql(self, statements: str, database: str = "") -> str:
         """Run SQL as root over the private socket; return tab-separated rows."""
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - argv list, no shell
             [
                 self.client,
                 "--no-defaults",
@@ -188,58 +158,3 @@ class MariaDBServer:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-class Replica:
-    """One API replica: `gunicorn` with the project's config (gunicorn.conf.py),
-    or with ``gunicorn_args`` added (the benchmark's baseline names its own)."""
-
-    def __init__(
-        self, name: str, env: Mapping[str, str], gunicorn_args: Sequence[str] = ()
-    ) -> None:
-        self.name = name
-        self.gunicorn_args = list(gunicorn_args)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tempfile.mkstemp(prefix="visit-counter-gunicorn-", suffix=".log")[1])
-        self.env = {**os.environ, **env, "REPLICA_NAME": name}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    *self.gunicorn_args,
-                ],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        wait_until(self._healthy, 30, f"replica {self.name!r} (log: {self.log_path})")
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:  # noqa: S310
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def worker_pids(self) -> set[int]:
-        assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return {int(pid) for pid in children.read_text().split()}
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-        self.log_path.unlink(missing_ok=True)

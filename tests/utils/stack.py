@@ -1,0 +1,54 @@
+"""The stack tier's Compose project: its commands, its containers, its URL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tests.utils.http import Answer, request
+from tests.utils.run import run
+
+PROJECT = "visit-counter-stacktest"
+API_URL = "http://localhost:8000"
+IMAGE = "visit-counter-api:dev"
+
+
+@dataclass
+class Stack:
+    project: str
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> str:
+        result = run("docker", "compose", "-p", self.project, *args, check=False, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result.stdout
+
+    def up(self, *extra: str) -> None:
+        self.compose("up", "--detach", "--wait", "--wait-timeout", "180", *extra)
+
+    def container_ids(self, service: str) -> list[str]:
+        return self.compose("ps", "--quiet", service).split()
+
+    def inspect(self, container: str) -> dict[str, object]:
+        document: list[dict[str, object]] = json.loads(run("docker", "inspect", container).stdout)
+        return document[0]
+
+    def exec_get(self, service: str, path: str, index: int = 1) -> str:
+        """GET from inside a container, reaching that one replica directly."""
+        script = get_script(path, timeout=10)
+        return self.compose("exec", "--index", str(index), service, "python", "-c", script)
+
+
+def get_script(path: str, timeout: float) -> str:
+    """Python that GETs ``path`` on port 8000 inside a container and prints the body."""
+    return (
+        "import urllib.request, sys;"
+        f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000{path}',"
+        f" timeout={timeout:g}).read().decode())"
+    )
+
+
+def get(path: str = "/", accept: str | None = None) -> Answer:
+    return request(f"{API_URL}{path}", accept=accept)
