@@ -8,8 +8,8 @@ import json
 import pytest
 
 from deploy.k8s_deploy import K8sDeployError
-from tests.cluster.conftest import NAMESPACE, URL, Cluster, Deployed, deploy, secret_values
-from tests.http import request
+from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy, secret_values
+from tests.utils.http import request
 
 
 def test_three_distinct_replicas_answer_on_the_node_port(

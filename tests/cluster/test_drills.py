@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from deploy import drill
 from deploy.poller import DrillReport
-from tests.cluster.conftest import Cluster, Deployed, api_restarts, drill_target
+from tests.utils.cluster import Cluster, Deployed, api_restarts, drill_target
 
 
 def run(cluster: Cluster, name: str) -> DrillReport:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.conftest import Cluster, run
+from tests.utils.cluster import Cluster
+from tests.utils.run import run
 
 PROBE_POD = "hermetic-probe"
 PROBE_IMAGE = "docker.io/library/debian:trixie-slim"  # imported into the node by cluster-up

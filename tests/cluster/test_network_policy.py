@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.conftest import Cluster, Deployed
+from tests.utils.cluster import Cluster, Deployed
 
 INTRUDER = "netpol-intruder"
 # A pod of the API's image but without the API's labels: only the labels

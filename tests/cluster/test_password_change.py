@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from deploy.k8s_deploy import K8sDeployError
-from tests.cluster.conftest import NAMESPACE, REPO_ROOT, URL, Cluster, Deployed, deploy
-from tests.http import request
+from localservers.project import REPO_ROOT
+from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy
+from tests.utils.http import request
 
 SECRET_ENV = REPO_ROOT / "k8s" / "secret.env"
 

@@ -5,10 +5,9 @@ These need no cluster: they run the scripts with the prerequisite taken away.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from tests.cluster.conftest import run
+from tests.utils.run import run
 
 
 def one_error_line(stderr: str) -> str:
@@ -18,7 +17,7 @@ def one_error_line(stderr: str) -> str:
 
 
 def test_no_docker_engine_is_one_line() -> None:
-    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     result = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
     assert result.returncode != 0
     line = one_error_line(result.stderr)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.cluster.conftest import STATE, Cluster, run
+from tests.utils.cluster import STATE, Cluster
+from tests.utils.run import run
 
 
 def test_cluster_down_leaves_nothing_behind(cluster: Cluster) -> None:

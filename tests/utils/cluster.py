@@ -1,0 +1,127 @@
+"""The cluster tier's helpers: the running local cluster, and deploying and
+drilling on it with the same code the tasks run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploy import k8s_deploy
+from deploy.db_credentials import read_secret_env
+from deploy.drill import DrillTarget
+from deploy.k8s_deploy import DeployOptions
+from deploy.service import Survey
+from deploy.shell import Kubectl, Shell
+from localservers.project import REPO_ROOT
+from tests.utils.run import Completed, run
+
+STATE = REPO_ROOT / ".cluster"
+KUBECONFIG = STATE / "kubeconfig"
+URL = "http://127.0.0.1:30001/"
+API_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
+NAMESPACE = "default"
+
+
+@dataclass
+class Cluster:
+    """The running cluster, and whether this tier started it."""
+
+    kubectl_path: str
+    node_id: str
+    started_here: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 300) -> str:
+        return run(
+            self.kubectl_path, "--kubeconfig", str(KUBECONFIG), *args, check=check, timeout=timeout
+        ).stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "--output", "json"))
+
+    def node_exec(self, *args: str, check: bool = True) -> Completed:
+        return run("docker", "exec", self.node_id, *args, check=check, timeout=60)
+
+    @contextmanager
+    def idle_pod(self, name: str, image: str, label: str) -> Iterator[str]:
+        """A pod that only sleeps, labelled ``app.kubernetes.io/name=LABEL``,
+        for ``kubectl exec``; deleted afterwards."""
+        self.kubectl(
+            "run", name, "--image", image, "--image-pull-policy", "Never", "--restart", "Never",
+            "--labels", f"app.kubernetes.io/name={label}", "--command", "--", "sleep", "600",
+        )  # fmt: skip
+        try:
+            self.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
+            yield name
+        finally:
+            self.kubectl("delete", "pod", name, "--now", "--ignore-not-found", check=False)
+
+    def api_pods(self) -> list[Any]:
+        """The API's pods, as Kubernetes objects; not those being deleted."""
+        items = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
+        return [pod for pod in items if not pod["metadata"].get("deletionTimestamp")]
+
+
+def cluster_answers() -> bool:
+    if not KUBECONFIG.exists() or not (STATE / "bin" / "kubectl").exists():
+        return False
+    probe = run(
+        str(STATE / "bin" / "kubectl"),
+        "--kubeconfig",
+        str(KUBECONFIG),
+        "get",
+        "--raw",
+        "/readyz",
+        check=False,
+        timeout=20,
+    )
+    return probe.returncode == 0
+
+
+def api_restarts(cluster: Cluster) -> dict[str, int]:
+    """Each API pod's container restart count."""
+    restarts = {}
+    for pod in cluster.api_pods():
+        containers = pod["status"].get("containerStatuses") or []
+        restarts[pod["metadata"]["name"]] = sum(int(c["restartCount"]) for c in containers)
+    return restarts
+
+
+def secret_values() -> dict[str, str]:
+    """k8s/secret.env, read as k8s-deploy and kustomize read it."""
+    return read_secret_env(REPO_ROOT / "k8s" / "secret.env")
+
+
+@dataclass
+class Deployed:
+    """What ``invoke k8s-deploy`` left running, and how long it took."""
+
+    survey: Survey
+    seconds: float
+
+
+def deploy(cluster: Cluster, namespace: str = NAMESPACE, build: bool = True) -> Survey:
+    """Run what ``invoke k8s-deploy --kubeconfig .cluster/kubeconfig`` runs."""
+    options = DeployOptions(
+        repo=REPO_ROOT,
+        kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
+        namespace=namespace,
+        loader="local",
+        url=URL,
+        build=build,
+    )
+    survey = k8s_deploy.deploy(options, Shell())
+    assert survey is not None
+    return survey
+
+
+def drill_target(cluster: Cluster) -> DrillTarget:
+    return DrillTarget(
+        shell=Shell(),
+        kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
+        namespace=NAMESPACE,
+        url=URL,
+    )
