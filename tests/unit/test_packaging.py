@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tooling import REPO_ROOT
+from localservers.project import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
