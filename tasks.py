@@ -4,14 +4,14 @@ worth testing lives in modules with tests."""
 
 from __future__ import annotations
 
+import shlex
 import sys
-from collections.abc import Callable
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from localservers.project import REPO_ROOT, TIERS
+from localservers.project import TIERS
 
 PYTHON = sys.executable
 
@@ -96,16 +96,6 @@ def cluster_down(c: Context) -> None:
 # --- Any cluster: one deploy path and the drills (deploy/k8s_deploy.py, deploy/drill.py)
 
 
-def _task_errors(action: Callable[[], object], name: str) -> None:
-    """A failed step ends the task with one line, prefixed by the task's name."""
-    from deploy.shell import TaskError
-
-    try:
-        action()
-    except TaskError as exc:
-        sys.exit(f"{name}: {exc}")
-
-
 CLUSTER_HELP = {
     "kubeconfig": "kubeconfig file (default: KUBECONFIG or kubectl's default)",
     "namespace": "namespace (k8s-deploy creates it; default: the context's / where the API runs)",
@@ -114,6 +104,19 @@ CLUSTER_HELP = {
     "dry_run": "print the commands and checks without running them",
 }
 DRILL_HELP = "comma-separated drills: pod-delete, rollout, db-outage, db-restart (default: all)"
+
+
+def module_command(module: str, *args: str, **options: str | float | bool) -> str:
+    """``python -m MODULE ARGS --option value ...``, leaving out options that
+    are false or empty, so the module's own defaults apply."""
+    words = [PYTHON, "-m", module, *args]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif value:
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 @task(
@@ -141,24 +144,21 @@ def k8s_deploy(
     dry_run: bool = False,
 ) -> None:
     """Deploy k8s/ to the cluster kubectl points at; wait for 3 replicas to answer."""
-    from deploy import k8s_deploy as deploying
-    from deploy.shell import Kubectl, Shell
-
-    def action() -> object:
-        options = deploying.DeployOptions(
-            repo=REPO_ROOT,
-            kubectl=Kubectl.from_command_line(kubectl, kubeconfig),
+    c.run(
+        module_command(
+            "deploy.k8s_deploy",
+            kubeconfig=kubeconfig,
             namespace=namespace,
+            kubectl=kubectl,
             loader=loader,
-            cluster=cluster_name,
-            url=url or deploying.DEFAULT_URL,
-            build=build,
-            rollout_timeout=timeout,
+            cluster_name=cluster_name,
+            url=url,
+            no_build=not build,
+            timeout=timeout,
             replicas_timeout=replicas_timeout,
+            dry_run=dry_run,
         )
-        return deploying.deploy(options, Shell(dry_run=dry_run))
-
-    _task_errors(action, "k8s-deploy")
+    )
 
 
 @task(
@@ -179,26 +179,18 @@ def k8s_drill(
     dry_run: bool = False,
 ) -> None:
     """Run the drills under a polling client; fail on any failed request or lost count."""
-    from deploy import drill as drills
-    from deploy.shell import Kubectl, Shell
-
-    def action() -> object:
-        target = drills.DrillTarget(
-            Shell(dry_run=dry_run),
-            Kubectl.from_command_line(kubectl, kubeconfig),
-            namespace,
-            url or drills.DEFAULT_URL,
-            timeout,
+    c.run(
+        module_command(
+            "deploy.drill",
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            kubectl=kubectl,
+            url=url,
+            drill=drill,
+            timeout=timeout,
+            dry_run=dry_run,
         )
-        reports = drills.run_drills(_names(drill) or drills.DRILLS, target)
-        drills.check_reports(reports)
-        return reports
-
-    _task_errors(action, "k8s-drill")
-
-
-def _names(comma_separated: str) -> list[str]:
-    return [name.strip() for name in comma_separated.split(",") if name.strip()]
+    )
 
 
 # --- The Vagrant VM: k3s running k8s/ (logic in deploy/vagrant.py) ----------
@@ -213,20 +205,13 @@ def _names(comma_separated: str) -> list[str]:
 )
 def vagrant_deploy(c: Context, dry_run: bool = False, state: str = "", timeout: int = 180) -> None:
     """Boot the k3s VM (or re-provision it), then wait for 3 replicas on :8000."""
-    from deploy import vagrant
-    from deploy.shell import Shell
-
-    shell = Shell(dry_run=dry_run)
-    _task_errors(lambda: vagrant.deploy(shell, state=state, timeout=timeout), "vagrant-deploy")
+    c.run(module_command("deploy.vagrant", "deploy", state=state, timeout=timeout, dry_run=dry_run))
 
 
 @task(help={"dry_run": "print the command without running it"})
 def vagrant_destroy(c: Context, dry_run: bool = False) -> None:
     """Delete the VM and everything in it, counts included."""
-    from deploy import vagrant
-    from deploy.shell import Shell
-
-    _task_errors(lambda: vagrant.destroy(Shell(dry_run=dry_run)), "vagrant-destroy")
+    c.run(module_command("deploy.vagrant", "destroy", dry_run=dry_run))
 
 
 @task(
@@ -237,14 +222,8 @@ def vagrant_destroy(c: Context, dry_run: bool = False) -> None:
     }
 )
 def vagrant_drill(c: Context, dry_run: bool = False, drill: str = "", timeout: int = 180) -> None:
-    """The k8s-drill drills against the VM (kubectl over vagrant ssh, URL :8000)."""
-    from deploy import vagrant
-    from deploy.drill import DRILLS
-    from deploy.shell import Shell
-
-    shell = Shell(dry_run=dry_run)
-    names = _names(drill) or DRILLS
-    _task_errors(lambda: vagrant.drill(shell, names, timeout=timeout), "vagrant-drill")
+    """The k8s-drill drills against the VM (with .vagrant/kubeconfig, URL :8000)."""
+    c.run(module_command("deploy.vagrant", "drill", drill=drill, timeout=timeout, dry_run=dry_run))
 
 
 @task(
@@ -255,8 +234,7 @@ def vagrant_drill(c: Context, dry_run: bool = False, drill: str = "", timeout: i
 )
 def bench(c: Context, quick: bool = False, profile: bool = False) -> None:
     """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
-    flags = (" --quick" if quick else "") + (" --profile" if profile else "")
-    c.run(f"{PYTHON} -m bench.run{flags}")
+    c.run(module_command("bench.run", quick=quick, profile=profile))
 
 
 # Every command a task runs is printed first, as `+ command`, like deploy/'s.

@@ -12,15 +12,17 @@ against any cluster; ``vagrant-drill`` is ``k8s-drill`` with that kubeconfig.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.drill import DRILLS, DrillTarget, check_reports, run_drills
+from deploy.drill import DRILLS, DrillTarget, check_reports, drill_names, run_drills
 from deploy.poller import DrillReport
 from deploy.service import REPLICAS, ServiceError, Survey, format_counts, wait_for_replicas
-from deploy.shell import Argv, Kubectl, Shell, TaskError
+from deploy.shell import Argv, Kubectl, Shell, TaskError, exit_status
 
 # The host side of the VM's forwarded port (Vagrantfile: host 8000 -> guest
 # NodePort 30001), the same URL Compose serves.
@@ -157,3 +159,34 @@ def drill(
     reports = run_drills(names, target)
     check_reports(reports, say=shell.say)
     return reports
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m deploy.vagrant", description="The k3s VM: deploy, destroy, drill."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("deploy", help="boot the VM (or re-provision it); wait for 3 replicas")
+    up.add_argument("--state", default="", help="assume this VM state instead of asking vagrant")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds for 3 replicas")
+    commands.add_parser("destroy", help="delete the VM, counts included")
+    drills = commands.add_parser("drill", help="the k8s-drill drills against the VM")
+    drills.add_argument("--drill", default="", help="comma-separated drills (default: all)")
+    drills.add_argument("--timeout", type=float, default=180.0, help="seconds for each wait")
+    for command in commands.choices.values():
+        command.add_argument("--dry-run", action="store_true", help="print, run nothing")
+    args = parser.parse_args(argv)
+    shell = Shell(dry_run=args.dry_run)
+    if args.command == "deploy":
+        return exit_status(
+            "vagrant-deploy", lambda: deploy(shell, state=args.state, timeout=args.timeout)
+        )
+    if args.command == "destroy":
+        return exit_status("vagrant-destroy", lambda: destroy(shell))
+    return exit_status(
+        "vagrant-drill", lambda: drill(shell, drill_names(args.drill), timeout=args.timeout)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
