@@ -151,6 +151,19 @@ def sql(
     return docker.run(*args, check=False)
 
 
+def app_sql(docker: Docker, database: Database, statement: str) -> Completed:
+    """SQL as the application's user, in its own database, with the password
+    the secret files gave it."""
+    return sql(
+        docker,
+        database.container,
+        statement,
+        user="visits",
+        password=USER_PASSWORD,
+        database="visits",
+    )
+
+
 def secret_dir(tmp: Path, **secrets: str) -> Path:
     """Files as Docker/compose secrets arrive: root's, mode 0600."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -238,14 +251,7 @@ def database(docker: Docker, tmp_path_factory: pytest.TempPathFactory) -> Databa
 
 
 def test_user_from_password_file_reaches_its_database(docker: Docker, database: Database) -> None:
-    result = sql(
-        docker,
-        database.container,
-        "SELECT CURRENT_USER(), DATABASE()",
-        user="visits",
-        password=USER_PASSWORD,
-        database="visits",
-    )
+    result = app_sql(docker, database, "SELECT CURRENT_USER(), DATABASE()")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["visits@%", "visits"]
 
@@ -298,14 +304,7 @@ def test_server_listens_on_the_container_network(docker: Docker, database: Datab
 def test_initdb_files_run_in_order_and_others_are_ignored(
     docker: Docker, database: Database
 ) -> None:
-    result = sql(
-        docker,
-        database.container,
-        "SELECT step FROM seen ORDER BY step",
-        user="visits",
-        password=USER_PASSWORD,
-        database="visits",
-    )
+    result = app_sql(docker, database, "SELECT step FROM seen ORDER BY step")
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split()) == ["program-sh", "sourced-sh", "sql", "sql.gz"]
     assert "50-ignored.txt" in docker.logs(database.container)
