@@ -8,6 +8,7 @@ import re
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -94,6 +95,20 @@ def test_env_file_sets_secret_but_not_manifests(
     )
 
 
+def generate_from(compose: str, kompose: str, tmp_path: Path) -> dict[str, Any]:
+    """k8s-gen on this compose.yaml text: file name -> object."""
+    (tmp_path / "compose.yaml").write_text(compose)
+    result = k8s_gen(tmp_path, kompose)
+    assert result.returncode == 0, result.stderr
+    return {
+        path.name: yaml.safe_load(path.read_text()) for path in (tmp_path / "k8s").glob("*.yaml")
+    }
+
+
+def pod(objects: dict[str, Any], name: str) -> Any:
+    return objects[f"{name}-deployment.yaml"]["spec"]["template"]["spec"]
+
+
 def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
     kompose: str, tmp_path: Path
 ) -> None:
@@ -107,16 +122,41 @@ def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
     ):
         assert compose.count(old) == 1, old
         compose = compose.replace(old, new)
-    (tmp_path / "compose.yaml").write_text(compose)
-    result = k8s_gen(tmp_path, kompose)
-    assert result.returncode == 0, result.stderr
-    pod = yaml.safe_load((tmp_path / "k8s" / "api-deployment.yaml").read_text())["spec"][
-        "template"
-    ]["spec"]
-    readiness = pod["containers"][0]["readinessProbe"]
+    api = pod(generate_from(compose, kompose, tmp_path), "api")
+    readiness = api["containers"][0]["readinessProbe"]
     assert readiness["httpGet"] == {"path": "/other", "port": "http"}
     assert readiness["failureThreshold"] == 4
-    assert pod["terminationGracePeriodSeconds"] == 60
+    assert api["terminationGracePeriodSeconds"] == 60
+
+
+def test_node_port_resources_rollout_and_db_readiness_are_written_once_in_compose_yaml(
+    kompose: str, tmp_path: Path
+) -> None:
+    # Each of these is said once, in compose.yaml; no patch overrides it.
+    compose = (REPO_ROOT / "compose.yaml").read_text()
+    for old, new in (
+        ('nodeport.port: "30001"', 'nodeport.port: "30099"'),
+        ("memory: 192M", "memory: 320M"),
+        ("memory: 512M", "memory: 1G"),
+        ("parallelism: 1", "parallelism: 2"),
+        ('readiness.retries: "3"', 'readiness.retries: "7"'),
+        ("kompose.volume.size: 1Gi", "kompose.volume.size: 5Gi"),
+    ):
+        assert compose.count(old) == 1, old
+        compose = compose.replace(old, new)
+    objects = generate_from(compose, kompose, tmp_path)
+    [port] = objects["api-service.yaml"]["spec"]["ports"]
+    assert port["nodePort"] == 30099
+    assert pod(objects, "api")["containers"][0]["resources"]["limits"]["memory"] == "320Mi"
+    assert pod(objects, "db")["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
+    strategy = objects["api-deployment.yaml"]["spec"]["strategy"]
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0},
+    }
+    assert pod(objects, "db")["containers"][0]["readinessProbe"]["failureThreshold"] == 7
+    claim = objects["db-data-persistentvolumeclaim.yaml"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
 
 
 def test_secret_env_format_is_documented_key_value_lines() -> None:
