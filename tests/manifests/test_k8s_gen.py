@@ -95,8 +95,15 @@ def test_env_file_sets_secret_but_not_manifests(
     )
 
 
-def generate_from(compose: str, kompose: str, tmp_path: Path) -> dict[str, Any]:
-    """k8s-gen on this compose.yaml text: file name -> object."""
+def generate_from(
+    edits: tuple[tuple[str, str], ...], kompose: str, tmp_path: Path
+) -> dict[str, Any]:
+    """k8s-gen on compose.yaml with each (old, new) text replaced once: file
+    name -> object."""
+    compose = (REPO_ROOT / "compose.yaml").read_text()
+    for old, new in edits:
+        assert compose.count(old) == 1, old
+        compose = compose.replace(old, new)
     (tmp_path / "compose.yaml").write_text(compose)
     result = k8s_gen(tmp_path, kompose)
     assert result.returncode == 0, result.stderr
@@ -114,15 +121,12 @@ def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
 ) -> None:
     # The generator keeps what compose.yaml's readiness labels and
     # stop_grace_period say (through kompose) instead of writing its own.
-    compose = (REPO_ROOT / "compose.yaml").read_text()
-    for old, new in (
+    edits = (
         ("readiness.http_get_path: /healthz\n", "readiness.http_get_path: /other\n"),
         ('readiness.retries: "2"\n', 'readiness.retries: "4"\n'),
         ("stop_grace_period: 20s\n", "stop_grace_period: 1m\n"),
-    ):
-        assert compose.count(old) == 1, old
-        compose = compose.replace(old, new)
-    api = pod(generate_from(compose, kompose, tmp_path), "api")
+    )
+    api = pod(generate_from(edits, kompose, tmp_path), "api")
     readiness = api["containers"][0]["readinessProbe"]
     assert readiness["httpGet"] == {"path": "/other", "port": "http"}
     assert readiness["failureThreshold"] == 4
@@ -133,18 +137,15 @@ def test_node_port_resources_rollout_and_db_readiness_are_written_once_in_compos
     kompose: str, tmp_path: Path
 ) -> None:
     # Each of these is said once, in compose.yaml; no patch overrides it.
-    compose = (REPO_ROOT / "compose.yaml").read_text()
-    for old, new in (
+    edits = (
         ('nodeport.port: "30001"', 'nodeport.port: "30099"'),
         ("memory: 192M", "memory: 320M"),
         ("memory: 512M", "memory: 1G"),
         ("parallelism: 1", "parallelism: 2"),
         ('readiness.retries: "3"', 'readiness.retries: "7"'),
         ("kompose.volume.size: 1Gi", "kompose.volume.size: 5Gi"),
-    ):
-        assert compose.count(old) == 1, old
-        compose = compose.replace(old, new)
-    objects = generate_from(compose, kompose, tmp_path)
+    )
+    objects = generate_from(edits, kompose, tmp_path)
     [port] = objects["api-service.yaml"]["spec"]["ports"]
     assert port["nodePort"] == 30099
     assert pod(objects, "api")["containers"][0]["resources"]["limits"]["memory"] == "320Mi"
