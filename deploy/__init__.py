@@ -1,8 +1,11 @@
 """Deployment tooling: the logic behind tasks.py's Kubernetes and VM tasks.
 
-- ``deploy.k8s_gen``: ``invoke k8s-gen``, compose.yaml -> kompose -> patches -> ``k8s/``.
-- ``deploy.k8s_secret``: the database passwords for the Kubernetes Secret, written
-  to the gitignored ``k8s/secret.env``.
+- ``deploy.k8s_gen``: ``invoke k8s-gen``, compose.yaml -> kompose -> patches -> ``k8s/``,
+  with ``deploy.kompose`` (running the pinned kompose), ``deploy.k8s_manifests``
+  (kompose's objects with the YAML in ``deploy/k8s/``) and ``deploy.k8s_patch``
+  (the patches that are code).
+- ``deploy.k8s_secret``: the database passwords for the Kubernetes Secret, as
+  ``docker compose config`` resolves them, written to the gitignored ``k8s/secret.env``.
 - ``deploy.k8s_deploy``: ``invoke k8s-deploy``, the one deploy path for every
   cluster (the local one, kind, k3d, minikube, the VM's k3s), with
   ``deploy.image_loader`` (images into a cluster without a registry) and
@@ -13,6 +16,6 @@
 - ``deploy.service`` (the API seen from outside) and ``deploy.shell`` (printed,
   dry-runnable commands) are shared by the above.
 
-Everything but ``k8s_gen`` uses only the standard library, so the VM's
+Everything but ``k8s_gen`` and its helpers uses only the standard library, so the VM's
 provisioning runs it with the system ``python3``, without the dev venv.
 """

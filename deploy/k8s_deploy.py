@@ -118,16 +118,25 @@ def _choose_loader(shell: Shell, options: DeployOptions) -> image_loader.Loader:
 
 
 def ensure_secret_env(shell: Shell, options: DeployOptions) -> Path:
+    """k8s/secret.env; when missing, written with the passwords Compose would
+    hand the containers. Where Compose is absent (the Vagrant VM), the file
+    must come from elsewhere."""
     path = options.repo / "k8s" / "secret.env"
+    shown = options.path("k8s/secret.env")
     if path.exists() and path.stat().st_size > 0:
-        shell.note(f"using {options.path('k8s/secret.env')}")
+        shell.note(f"using {shown}")
         return path
-    if shell.check(f"write {options.path('k8s/secret.env')} (from .env, or the dev defaults)"):
-        try:
-            values = k8s_secret.secret_values(options.repo / "compose.yaml", options.repo / ".env")
-        except k8s_secret.SecretError as exc:
-            raise K8sDeployError(str(exc)) from exc
-        k8s_secret.write_private_file(path, k8s_secret.render_secret_env(values))
+    command = k8s_secret.compose_config_command(Path(options.path("compose.yaml")), None)
+    try:
+        config = shell.query(command, dry_run_answer="{}")
+        if shell.check(f"write {shown} from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)"):
+            values = k8s_secret.secret_values_from_config(json.loads(config))
+            k8s_secret.write_private_file(path, k8s_secret.render_secret_env(values))
+    except (TaskError, k8s_secret.SecretError, OSError) as exc:
+        raise K8sDeployError(
+            f"{shown} is missing and cannot be written here ({exc}): write it where Docker "
+            "Compose runs (`invoke k8s-gen`), or as KEY=VALUE lines (see deploy/k8s_secret.py)"
+        ) from exc
     return path
 
 

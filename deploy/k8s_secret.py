@@ -1,27 +1,33 @@
 """Write ``k8s/secret.env``, the database passwords kustomize turns into a Secret.
 
-Run from the repository root with nothing but the standard library:
-
     python3 -m deploy.k8s_secret            # k8s/secret.env from .env, or the dev defaults
     python3 -m deploy.k8s_secret --env-file prod.env --output /tmp/secret.env
 
-The values come from ``.env`` when it exists (every key must be there: a
-missing one is an error naming it), otherwise from the development defaults,
-the ``${VAR:-default}`` defaults in ``compose.yaml``. No value is ever written
-into a committed file; ``k8s/secret.env`` is gitignored.
+The values are the ones Compose hands the containers: ``docker compose config
+--format json`` interpolates compose.yaml from the shell's environment and
+``.env`` (or ``--env-file``) exactly as ``docker compose up`` does, quoting and
+``$`` included, so Compose and Kubernetes always get the same password. It
+needs Docker Compose v2 (no Docker Engine). The Vagrant VM has no Compose: the
+host writes this file (``invoke k8s-gen``, ``invoke vagrant-deploy``) and rsync
+copies it in. No value is ever written into a committed file;
+``k8s/secret.env`` is gitignored.
 
 The file format is kustomize's ``secretGenerator`` ``envs`` file: one
 ``KEY=VALUE`` line per key, the value taken verbatim up to the end of the line
 (no quoting), so a value can hold no newline and must not start or end with
 white space. A shell script may write it itself, e.g.
 ``printf 'DB_PASSWORD=%s\\nDB_ROOT_PASSWORD=%s\\n' "$pw" "$root_pw" >k8s/secret.env``.
+
+Standard library only: ``deploy.k8s_deploy`` imports it inside the VM.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -31,83 +37,89 @@ from pathlib import Path
 # secret; the database and user names are ordinary settings in the manifests.
 SECRET_KEYS = ("DB_PASSWORD", "DB_ROOT_PASSWORD")
 
-# `${NAME:-default}` or `${NAME-default}`: compose's interpolation with a default.
-_DEFAULT_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?-(?P<default>[^}]*)\}")
-_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Which compose.yaml environment variable of which service carries which
+# Secret key. In Kubernetes each of them becomes NAME_FILE, the path of the
+# key's file (deploy.k8s_patch), and Compose's value of it is the key's value.
+SECRET_ENV: Mapping[str, Mapping[str, str]] = {
+    "api": {"DB_PASSWORD": "DB_PASSWORD"},
+    "db": {"MARIADB_PASSWORD": "DB_PASSWORD", "MARIADB_ROOT_PASSWORD": "DB_ROOT_PASSWORD"},
+}
+COMPOSE_HINT = (
+    "Docker Compose v2 (the docker CLI's compose plugin) reads .env as `docker compose up` does"
+)
 
 
 class SecretError(ValueError):
     """Bad or missing input; the message is one line meant for the user."""
 
 
-def compose_defaults(compose_text: str) -> dict[str, str]:
-    """Every ``${VAR:-default}`` default in compose.yaml's text, comments aside."""
-    defaults: dict[str, str] = {}
-    for line in compose_text.splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        for match in _DEFAULT_RE.finditer(line):
-            name, default = match["name"], match["default"]
-            if defaults.setdefault(name, default) != default:
-                raise SecretError(f"compose.yaml gives {name} two different defaults")
-    return defaults
+def compose_config_command(compose_file: Path, env_file: Path | None) -> list[str]:
+    command = ["docker", "compose", "--file", str(compose_file)]
+    if env_file is not None:
+        command += ["--env-file", str(env_file)]
+    return [*command, "config", "--format", "json"]
 
 
-def parse_env_file(text: str, source: str = ".env") -> dict[str, str]:
-    """Parse a dotenv file the way Compose reads ``.env``, for the common cases.
+def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str, object]:
+    """compose.yaml as ``docker compose config --format json`` resolves it."""
+    if shutil.which("docker") is None:
+        raise SecretError(f"docker not found: {COMPOSE_HINT}")
+    if env_file is not None and not env_file.is_file():
+        raise SecretError(f"{env_file} not found")
+    compose_file = compose_file.resolve()
+    result = subprocess.run(  # noqa: S603 (docker, with paths the user chose)
+        compose_config_command(compose_file, env_file and env_file.resolve()),
+        cwd=compose_file.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or ["no output"]
+        reason = lines[-1].replace(f"{compose_file.parent}{os.sep}", "")
+        if "is not a docker command" in reason:
+            reason += f" ({COMPOSE_HINT})"
+        raise SecretError(f"`docker compose config` failed: {reason}")
+    config: dict[str, object] = json.loads(result.stdout)
+    return config
 
-    ``KEY=VALUE`` lines, an optional ``export`` prefix, blank lines and ``#``
-    comments. A value in single quotes is literal; in double quotes, ``\\"``
-    and ``\\\\`` are unescaped; an unquoted value ends at `` #``.
-    """
+
+def unescape(value: str) -> str:
+    """A value as the container gets it: ``docker compose config`` prints each
+    ``$`` of a resolved value as ``$$``, so its output loads back unchanged."""
+    return value.replace("$$", "$")
+
+
+def secret_values_from_config(config: Mapping[str, object]) -> dict[str, str]:
+    """The Secret's values from a resolved compose config, checked."""
+    services = config.get("services")
     values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not _KEY_RE.fullmatch(key):
-            raise SecretError(f"{source} line {number} is not KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == "'":
-            value = value[1:-1]
-        elif len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r"\\([\\\"])", r"\1", value[1:-1])
-        else:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
-    return values
-
-
-def secret_values(compose_file: Path, env_file: Path) -> dict[str, str]:
-    """The Secret's values: from ``env_file`` when it exists, else compose's defaults."""
-    if env_file.exists():
-        source = env_file.name
-        found = parse_env_file(env_file.read_text(encoding="utf-8"), source)
-    else:
-        source = f"{compose_file.name}'s defaults"
-        found = compose_defaults(compose_file.read_text(encoding="utf-8"))
-    values: dict[str, str] = {}
-    for key in SECRET_KEYS:
-        if key not in found:
-            raise SecretError(
-                f"{source} has no {key}: add it (see .env.example)"
-                if env_file.exists()
-                else f"{compose_file.name} has no ${{{key}:-...}} default"
-            )
-        value = found[key]
+    for service, variables in SECRET_ENV.items():
+        found = services.get(service) if isinstance(services, dict) else None
+        environment = found.get("environment") if isinstance(found, dict) else None
+        for variable, key in variables.items():
+            raw = environment.get(variable) if isinstance(environment, dict) else None
+            if not isinstance(raw, str):
+                raise SecretError(f"compose.yaml's {service} service sets no {variable}")
+            value = unescape(raw)
+            if values.setdefault(key, value) != value:
+                raise SecretError(f"compose.yaml gives {variable} another value than {key}")
+    for key, value in values.items():
         if not value:
-            raise SecretError(f"{key} in {source} is empty; the database needs a password")
+            raise SecretError(f"{key} is empty; the database needs a password")
         if "\n" in value or "\r" in value or value != value.strip():
             raise SecretError(
-                f"{key} in {source} has a newline or leading/trailing white space, "
+                f"{key} has a newline or leading/trailing white space, "
                 "which a KEY=VALUE secret file cannot hold"
             )
-        values[key] = value
-    return values
+    return {key: values[key] for key in SECRET_KEYS}
+
+
+def secret_values(compose_file: Path, env_file: Path | None = None) -> dict[str, str]:
+    """The passwords Compose hands the containers (``.env`` beside compose.yaml,
+    or ``env_file``), for the Secret."""
+    return secret_values_from_config(compose_config(compose_file, env_file))
 
 
 def render_secret_env(values: Mapping[str, str]) -> str:
@@ -132,23 +144,21 @@ def write_private_file(path: Path, text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m deploy.k8s_secret",
-        description="Write k8s/secret.env (the database passwords) from .env or the dev defaults.",
+        description="Write k8s/secret.env (the database passwords) as Compose resolves them.",
     )
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="repository root")
-    parser.add_argument("--env-file", type=Path, help="default: REPO/.env")
+    parser.add_argument("--env-file", type=Path, help="default: Compose's own (REPO/.env)")
     parser.add_argument("--output", type=Path, help="default: REPO/k8s/secret.env")
     args = parser.parse_args(argv)
     repo: Path = args.repo
-    env_file: Path = args.env_file or repo / ".env"
     output: Path = args.output or repo / "k8s" / "secret.env"
     try:
-        values = secret_values(repo / "compose.yaml", env_file)
+        values = secret_values(repo / "compose.yaml", args.env_file)
     except (SecretError, OSError) as exc:
         print(f"k8s-secret: {exc}", file=sys.stderr)
         return 1
     write_private_file(output, render_secret_env(values))
-    source = env_file if env_file.exists() else "compose.yaml's dev defaults"
-    print(f"k8s-secret: wrote {output} ({', '.join(SECRET_KEYS)}) from {source}")
+    print(f"k8s-secret: wrote {output} ({', '.join(SECRET_KEYS)}) from `docker compose config`")
     return 0
 
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from deploy import k8s_deploy
 from deploy.drill import DRILLS, DrillTarget, check_reports, drill_names, run_drills
 from deploy.poller import DrillReport
 from deploy.service import REPLICAS, ServiceError, Survey, format_counts, wait_for_replicas
@@ -111,6 +112,17 @@ def write_kubeconfig(shell: Shell, path: Path = KUBECONFIG) -> None:
 # --- running it -------------------------------------------------------------
 
 
+def ensure_secret_env(shell: Shell) -> None:
+    """The VM has no Docker Compose to resolve the passwords: the host writes
+    k8s/secret.env before the VM boots or syncs, and rsync copies it in."""
+    if Path("k8s/secret.env").exists():
+        return
+    if shell.dry_run:
+        shell.note("k8s/secret.env is missing: a real run writes it first, for the VM")
+        return
+    k8s_deploy.ensure_secret_env(shell, k8s_deploy.DeployOptions())
+
+
 def deploy(
     shell: Shell,
     state: str = "",
@@ -124,6 +136,7 @@ def deploy(
         )
         if shell.dry_run:
             shell.say("  (dry run: assuming no VM yet; --state running previews the other path)")
+    ensure_secret_env(shell)
     for argv in deploy_commands(state):
         shell.run(argv)
     write_kubeconfig(shell)

@@ -8,14 +8,21 @@ import re
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from deploy.k8s_gen import GENERATED_MARK, KOMPOSE_VERSION
-from deploy.k8s_secret import SECRET_KEYS, compose_defaults
+from deploy.k8s_gen import GENERATED_MARK
+from deploy.k8s_secret import SECRET_KEYS
+from deploy.kompose import KOMPOSE_VERSION
 from tests.manifests.conftest import committed_k8s_files, k8s_gen, run, snapshot
 from tests.tooling import REPO_ROOT
+
+
+def compose_defaults(compose_text: str) -> dict[str, str]:
+    """compose.yaml's ``${NAME:-default}`` defaults, as written in it."""
+    return dict(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]*)\}", compose_text))
 
 
 def generated_files(repo: Path) -> dict[str, bytes]:
@@ -88,29 +95,69 @@ def test_env_file_sets_secret_but_not_manifests(
     )
 
 
-def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
-    kompose: str, tmp_path: Path
-) -> None:
-    # The generator keeps what compose.yaml's readiness labels and
-    # stop_grace_period say (through kompose) instead of writing its own.
+def generate_from(
+    edits: tuple[tuple[str, str], ...], kompose: str, tmp_path: Path
+) -> dict[str, Any]:
+    """k8s-gen on compose.yaml with each (old, new) text replaced once: file
+    name -> object."""
     compose = (REPO_ROOT / "compose.yaml").read_text()
-    for old, new in (
-        ("readiness.http_get_path: /healthz\n", "readiness.http_get_path: /other\n"),
-        ('readiness.retries: "2"\n', 'readiness.retries: "4"\n'),
-        ("stop_grace_period: 20s\n", "stop_grace_period: 1m\n"),
-    ):
+    for old, new in edits:
         assert compose.count(old) == 1, old
         compose = compose.replace(old, new)
     (tmp_path / "compose.yaml").write_text(compose)
     result = k8s_gen(tmp_path, kompose)
     assert result.returncode == 0, result.stderr
-    pod = yaml.safe_load((tmp_path / "k8s" / "api-deployment.yaml").read_text())["spec"][
-        "template"
-    ]["spec"]
-    readiness = pod["containers"][0]["readinessProbe"]
+    return {
+        path.name: yaml.safe_load(path.read_text()) for path in (tmp_path / "k8s").glob("*.yaml")
+    }
+
+
+def pod(objects: dict[str, Any], name: str) -> Any:
+    return objects[f"{name}-deployment.yaml"]["spec"]["template"]["spec"]
+
+
+def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
+    kompose: str, tmp_path: Path
+) -> None:
+    # The generator keeps what compose.yaml's readiness labels and
+    # stop_grace_period say (through kompose) instead of writing its own.
+    edits = (
+        ("readiness.http_get_path: /healthz\n", "readiness.http_get_path: /other\n"),
+        ('readiness.retries: "2"\n', 'readiness.retries: "4"\n'),
+        ("stop_grace_period: 20s\n", "stop_grace_period: 1m\n"),
+    )
+    api = pod(generate_from(edits, kompose, tmp_path), "api")
+    readiness = api["containers"][0]["readinessProbe"]
     assert readiness["httpGet"] == {"path": "/other", "port": "http"}
     assert readiness["failureThreshold"] == 4
-    assert pod["terminationGracePeriodSeconds"] == 60
+    assert api["terminationGracePeriodSeconds"] == 60
+
+
+def test_node_port_resources_rollout_and_db_readiness_are_written_once_in_compose_yaml(
+    kompose: str, tmp_path: Path
+) -> None:
+    # Each of these is said once, in compose.yaml; no patch overrides it.
+    edits = (
+        ('nodeport.port: "30001"', 'nodeport.port: "30099"'),
+        ("memory: 192M", "memory: 320M"),
+        ("memory: 512M", "memory: 1G"),
+        ("parallelism: 1", "parallelism: 2"),
+        ('readiness.retries: "3"', 'readiness.retries: "7"'),
+        ("kompose.volume.size: 1Gi", "kompose.volume.size: 5Gi"),
+    )
+    objects = generate_from(edits, kompose, tmp_path)
+    [port] = objects["api-service.yaml"]["spec"]["ports"]
+    assert port["nodePort"] == 30099
+    assert pod(objects, "api")["containers"][0]["resources"]["limits"]["memory"] == "320Mi"
+    assert pod(objects, "db")["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
+    strategy = objects["api-deployment.yaml"]["spec"]["strategy"]
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0},
+    }
+    assert pod(objects, "db")["containers"][0]["readinessProbe"]["failureThreshold"] == 7
+    claim = objects["db-data-persistentvolumeclaim.yaml"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
 
 
 def test_secret_env_format_is_documented_key_value_lines() -> None:
@@ -176,7 +223,7 @@ def test_compose_file_without_the_db_service(repo_with_k8s: Path, kompose: str) 
     ("dropped", "needle"),
     [
         # No readiness label at all: kompose makes no readiness probe.
-        (r"kompose\.service\.healthcheck\.readiness\.", "no httpGet readiness probe"),
+        (r"kompose\.service\.healthcheck\.readiness\.", "no readiness probe for api"),
         # A port without a path: kompose panics, and its panic line is shown.
         (r"kompose\.service\.healthcheck\.readiness\.http_get_path", "must contain a command"),
         # No stop_grace_period: no grace period set in one place for the preStop.
@@ -196,19 +243,26 @@ def test_compose_file_without_what_the_api_pods_need(
 
 
 @pytest.mark.parametrize("missing_key", SECRET_KEYS)
-def test_env_file_missing_a_key(repo_with_k8s: Path, kompose: str, missing_key: str) -> None:
+def test_env_file_missing_a_key_gives_composes_default(
+    repo_with_k8s: Path, kompose: str, missing_key: str
+) -> None:
+    # What Compose hands the container: compose.yaml's default for a key .env
+    # lacks, or sets empty (`${VAR:-default}`).
     (repo_with_k8s / ".env").write_text(
-        "".join(f"{k}=value-{k}\n" for k in SECRET_KEYS if k != missing_key)
+        "".join(f"{k}={'' if k == missing_key else 'value-' + k}\n" for k in SECRET_KEYS)
     )
+    assert k8s_gen(repo_with_k8s, kompose).returncode == 0
+    defaults = compose_defaults((repo_with_k8s / "compose.yaml").read_text())
+    expected = {k: defaults[k] if k == missing_key else f"value-{k}" for k in SECRET_KEYS}
+    secret_env = (repo_with_k8s / "k8s" / "secret.env").read_text()
+    assert secret_env == "".join(f"{k}={v}\n" for k, v in expected.items())
+
+
+def test_env_file_compose_cannot_read(repo_with_k8s: Path, kompose: str) -> None:
+    (repo_with_k8s / ".env").write_text("DB_PASSWORD='unterminated\n")
     before = snapshot(repo_with_k8s / "k8s")
     result = k8s_gen(repo_with_k8s, kompose)
-    assert_refused(result, before, repo_with_k8s, f".env has no {missing_key}")
-
-
-def test_env_file_with_an_empty_password(repo_with_k8s: Path, kompose: str) -> None:
-    (repo_with_k8s / ".env").write_text("DB_PASSWORD=\nDB_ROOT_PASSWORD=x\n")
-    before = snapshot(repo_with_k8s / "k8s")
-    assert_refused(k8s_gen(repo_with_k8s, kompose), before, repo_with_k8s, "DB_PASSWORD", "empty")
+    assert_refused(result, before, repo_with_k8s, "`docker compose config` failed")
 
 
 def test_wrong_kompose_version(repo_with_k8s: Path, tmp_path: Path) -> None:

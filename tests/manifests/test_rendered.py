@@ -250,6 +250,20 @@ def test_api_readiness_is_what_the_compose_labels_say(rendered: Rendered) -> Non
     assert any("/readyz" in part for part in api["healthcheck"]["test"])
 
 
+def test_prometheus_scrapes_the_api_pods_on_their_http_port(rendered: Rendered) -> None:
+    api = rendered.get("Deployment", "api")
+    annotations = api["spec"]["template"]["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")} == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8000",
+        "prometheus.io/path": "/metrics",
+    }
+    assert resolve_port(api, "http") == int(annotations["prometheus.io/port"])
+    # On the pods, where Prometheus' pod discovery looks, not on the objects.
+    for obj in rendered.objects:
+        assert "prometheus.io/scrape" not in obj["metadata"].get("annotations", {}), obj["kind"]
+
+
 def test_api_drains_before_it_stops(rendered: Rendered) -> None:
     api = rendered.get("Deployment", "api")
     # The native sleep action: no `sleep` binary needed in the image. The pod

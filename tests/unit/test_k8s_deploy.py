@@ -256,7 +256,8 @@ def test_the_dry_run_checks_everything_before_it_changes_anything(repo: Path) ->
     assert commands(lines) == [
         f"{k} config view --minify --output 'jsonpath={{..namespace}}'",
         f"{k} config current-context",
-        "write k8s/secret.env (from .env, or the dev defaults)",
+        "docker compose --file compose.yaml config --format json",
+        "write k8s/secret.env from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
         f"{k} get deployment db --namespace default --ignore-not-found "
         "--output 'jsonpath={.status.readyReplicas}'",
         f"{exec_check}  # stdin: DB_PASSWORD and DB_ROOT_PASSWORD from k8s/secret.env",
@@ -345,6 +346,7 @@ def test_a_node_port_held_in_another_namespace_stops_the_deploy(repo: Path) -> N
 def test_a_database_that_cannot_answer_skips_the_password_check(
     repo: Path, ready: str, check: str | None, note: str
 ) -> None:
+    (repo / "k8s" / "secret.env").write_text(SECRET)
     cluster = Scripted({"readyReplicas": ready, "exec -i": check or "", "docker build": 7})
     said: list[str] = []
     with pytest.raises(CommandError, match="docker build"):  # stop at the first change
@@ -395,12 +397,31 @@ def test_a_missing_tool_is_named_with_how_to_install_it(
     )
 
 
+def compose_config(api_password: str, root_password: str) -> str:
+    """A `docker compose config --format json` answer: it prints each `$` as `$$`."""
+    api = {"environment": {"DB_PASSWORD": api_password}}
+    db = {"environment": {"MARIADB_PASSWORD": api_password, "MARIADB_ROOT_PASSWORD": root_password}}
+    return json.dumps({"services": {"api": api, "db": db}})
+
+
 def test_the_secret_env_is_written_when_missing(repo: Path) -> None:
-    path = k8s_deploy.ensure_secret_env(Shell(say=print), DeployOptions())
-    text = path.read_text()
-    assert text.startswith("DB_PASSWORD=")
-    assert "\nDB_ROOT_PASSWORD=" in text
+    compose = Scripted({"config --format json": compose_config("pa$$word", "root")})
+    path = k8s_deploy.ensure_secret_env(Shell(say=print, execute=compose), DeployOptions())
+    assert compose.ran("docker compose --file compose.yaml config --format json")
+    assert path.read_text() == "DB_PASSWORD=pa$word\nDB_ROOT_PASSWORD=root\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_missing_secret_env_without_compose_is_one_line(repo: Path) -> None:
+    # The Vagrant VM: docker, but no compose plugin.
+    no_compose = Scripted({"docker compose": 1})
+    with pytest.raises(K8sDeployError) as caught:
+        k8s_deploy.ensure_secret_env(Shell(say=print, execute=no_compose), DeployOptions())
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("k8s/secret.env is missing and cannot be written here")
+    assert "invoke k8s-gen" in message
+    assert not (repo / "k8s" / "secret.env").exists()
 
 
 # --- the credential check, run for real by sh against a stand-in client -------

@@ -44,9 +44,8 @@ def test_compose_publishes_host_port_to_container_port() -> None:
     api = compose["services"]["api"]
     assert api["ports"] == [f"{HOST_PORT}:{CONTAINER_PORT}"]
     labels = api["labels"]
-    # What kompose turns into the Service and the probes.
+    # What kompose turns into the Service and the readiness probe.
     assert labels["kompose.service.nodeport.port"] == str(NODE_PORT)
-    assert labels["kompose.service.healthcheck.liveness.http_get_port"] == str(CONTAINER_PORT)
     assert labels["kompose.service.healthcheck.readiness.http_get_port"] == str(CONTAINER_PORT)
 
 

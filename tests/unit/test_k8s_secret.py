@@ -1,0 +1,73 @@
+"""The Secret's values, read from what `docker compose config --format json`
+prints (here written by hand: the real command runs in the manifests tier)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from deploy.k8s_secret import (
+    SecretError,
+    compose_config_command,
+    render_secret_env,
+    secret_values_from_config,
+)
+
+
+def config(api_password: str, db_password: str, root_password: str) -> dict[str, object]:
+    """The parts of a resolved compose.yaml the Secret comes from."""
+    api = {"environment": {"DB_HOST": "db", "DB_PASSWORD": api_password}}
+    db = {"environment": {"MARIADB_PASSWORD": db_password, "MARIADB_ROOT_PASSWORD": root_password}}
+    resolved: dict[str, object] = json.loads(json.dumps({"services": {"api": api, "db": db}}))
+    return resolved
+
+
+def test_each_key_comes_from_its_variables_with_dollars_unescaped() -> None:
+    # Compose prints a `$` of a resolved value as `$$`: the container gets one.
+    values = secret_values_from_config(config("pa$$word", "pa$$word", "a$$$$b"))
+    assert values == {"DB_PASSWORD": "pa$word", "DB_ROOT_PASSWORD": "a$$b"}
+    assert render_secret_env(values) == "DB_PASSWORD=pa$word\nDB_ROOT_PASSWORD=a$$b\n"
+
+
+def test_api_and_database_must_get_the_same_password() -> None:
+    with pytest.raises(SecretError, match="MARIADB_PASSWORD another value than DB_PASSWORD"):
+        secret_values_from_config(config("one", "two", "root"))
+
+
+def test_a_variable_compose_yaml_no_longer_sets_is_named() -> None:
+    resolved = config("pw", "pw", "root")
+    services = resolved["services"]
+    assert isinstance(services, dict)
+    del services["db"]["environment"]["MARIADB_ROOT_PASSWORD"]
+    with pytest.raises(SecretError, match="db service sets no MARIADB_ROOT_PASSWORD"):
+        secret_values_from_config(resolved)
+
+
+@pytest.mark.parametrize(
+    ("password", "complaint"),
+    [
+        ("", "DB_PASSWORD is empty"),
+        (" pw", "leading/trailing white space"),
+        ("pw\n", "newline"),
+    ],
+)
+def test_a_password_secret_env_cannot_carry_is_refused(password: str, complaint: str) -> None:
+    with pytest.raises(SecretError, match=re.escape(complaint)):
+        secret_values_from_config(config(password, password, "root"))
+
+
+def test_the_command_names_the_env_file_only_when_given() -> None:
+    compose = Path("/repo/compose.yaml")
+    assert compose_config_command(compose, None) == [
+        "docker",
+        "compose",
+        "--file",
+        "/repo/compose.yaml",
+        "config",
+        "--format",
+        "json",
+    ]
+    assert "--env-file" in compose_config_command(compose, Path("/repo/prod.env"))
