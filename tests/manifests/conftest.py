@@ -6,68 +6,25 @@ are never read or touched.
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 import shutil
-import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from tests.tooling import REPO_ROOT, require_tool
-
-Obj = dict[str, Any]
-
-KOMPOSE_HINT = "sudo bash ci/install-kompose.sh"
-KUBECTL_HINT = "it comes with the dev dependencies: pip install -r requirements-dev.txt"
-CHECKOV_HINT = "sudo bash ci/install-checkov.sh"
-
-
-def run(
-    args: Sequence[str],
-    cwd: Path = REPO_ROOT,
-    timeout: float = 300,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        env=None if env is None else {**os.environ, **env},
-    )
-
-
-def k8s_gen(repo: Path, kompose: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`python -m deploy.k8s_gen` (what `invoke k8s-gen` runs) on ``repo``."""
-    return run(
-        [sys.executable, "-m", "deploy.k8s_gen", "--repo", str(repo), "--kompose", kompose, *extra]
-    )
-
-
-def committed_k8s_files() -> list[str]:
-    """Names of the files under k8s/ that git tracks."""
-    listed = run(["git", "ls-files", "k8s"]).stdout.split()
-    return sorted(Path(name).name for name in listed)
-
-
-def snapshot(directory: Path) -> dict[str, bytes]:
-    """Every file under ``directory`` (hidden ones too), by relative path."""
-    if not directory.exists():
-        return {}
-    return {
-        str(path.relative_to(directory)): path.read_bytes()
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
-    }
+from localservers.project import REPO_ROOT
+from tests.utils.manifests import (
+    CHECKOV_HINT,
+    KOMPOSE_HINT,
+    KUBECTL_HINT,
+    Rendered,
+    committed_k8s_files,
+    k8s_gen,
+)
+from tests.utils.run import run
+from tests.utils.tools import require_tool
 
 
 @pytest.fixture(scope="session")
@@ -95,34 +52,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory, kompose: str) -> Path:
     return repo
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """`kubectl kustomize` of the committed k8s/, with a known secret.env."""
-
-    objects: list[Obj]
-    text: str
-    path: Path
-    passwords: dict[str, str]
-
-    def get(self, kind: str, name: str) -> Obj:
-        found = [o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name]
-        assert len(found) == 1, f"expected one {kind} {name}, got {len(found)}"
-        return found[0]
-
-    @property
-    def secret(self) -> Obj:
-        found = [o for o in self.objects if o["kind"] == "Secret"]
-        assert len(found) == 1, f"expected one Secret, got {len(found)}"
-        return found[0]
-
-    @property
-    def workloads(self) -> list[Obj]:
-        return [o for o in self.objects if o["kind"] == "Deployment"]
-
-    def secret_value(self, key: str) -> str:
-        return base64.b64decode(self.secret["data"][key]).decode()
-
-
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory, kubectl: str) -> Rendered:
     """Render the committed k8s/ exactly as `kubectl apply -k k8s/` would apply it.
@@ -144,19 +73,12 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, kubectl: str) -> Rendered
     env_file = work / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in passwords.items()))
     written = run(
-        [
-            sys.executable,
-            "-S",
-            "-m",
-            "deploy.k8s_secret",
-            "--env-file",
-            str(env_file),
-            "--output",
-            str(k8s / "secret.env"),
-        ]
-    )
+        sys.executable, "-S", "-m", "deploy.k8s_secret",
+        "--env-file", env_file, "--output", k8s / "secret.env",
+        check=False,
+    )  # fmt: skip
     assert written.returncode == 0, written.stderr
-    result = run([kubectl, "kustomize", str(k8s)])
+    result = run(kubectl, "kustomize", k8s, check=False)
     assert result.returncode == 0, result.stderr
     path = work / "rendered.yaml"
     path.write_text(result.stdout)

@@ -3,17 +3,17 @@ containers: `docker compose config` resolves .env, quoting and `$` included."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from deploy.k8s_secret import SECRET_KEYS
-from tests.tooling import REPO_ROOT, require_tool
+from localservers.project import REPO_ROOT
+from tests.utils.run import run
+from tests.utils.tools import require_tool
 
 # What `docker compose run --entrypoint env` shows in the api and db
 # containers for this .env (Compose 2.26): unquoted, `$$` is one `$` and an
@@ -32,17 +32,11 @@ def repo(tmp_path: Path) -> Path:
 def write_secret_env(repo: Path, *extra: str) -> tuple[int, str, Path]:
     output = repo / "k8s" / "secret.env"
     # The shell's variables win over .env in Compose: none here.
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_KEYS}
     # -S: no site-packages. Standard library only, as inside the Vagrant VM.
-    result = subprocess.run(
-        [sys.executable, "-S", "-m", "deploy.k8s_secret", "--repo", str(repo), *extra],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run(
+        sys.executable, "-S", "-m", "deploy.k8s_secret", "--repo", repo, *extra,
+        check=False, unset=SECRET_KEYS, timeout=120,
+    )  # fmt: skip
     return result.returncode, result.stderr, output
 
 

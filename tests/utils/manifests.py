@@ -1,0 +1,70 @@
+"""The manifests tier's helpers: running k8s-gen, and the rendered objects."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.utils.run import Completed, run
+
+Obj = dict[str, Any]
+
+KOMPOSE_HINT = "sudo bash ci/install-kompose.sh"
+KUBECTL_HINT = "it comes with the dev dependencies: pip install -r requirements-dev.txt"
+CHECKOV_HINT = "sudo bash ci/install-checkov.sh"
+
+
+def k8s_gen(repo: Path, kompose: str, *extra: str) -> Completed:
+    """`python -m deploy.k8s_gen` (what `invoke k8s-gen` runs) on ``repo``."""
+    return run(
+        sys.executable, "-m", "deploy.k8s_gen", "--repo", repo, "--kompose", kompose, *extra,
+        check=False,
+    )  # fmt: skip
+
+
+def committed_k8s_files() -> list[str]:
+    """Names of the files under k8s/ that git tracks."""
+    listed = run("git", "ls-files", "k8s").stdout.split()
+    return sorted(Path(name).name for name in listed)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (hidden ones too), by relative path."""
+    if not directory.exists():
+        return {}
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """`kubectl kustomize` of the committed k8s/, with a known secret.env."""
+
+    objects: list[Obj]
+    text: str
+    path: Path
+    passwords: dict[str, str]
+
+    def get(self, kind: str, name: str) -> Obj:
+        found = [o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        assert len(found) == 1, f"expected one {kind} {name}, got {len(found)}"
+        return found[0]
+
+    @property
+    def secret(self) -> Obj:
+        found = [o for o in self.objects if o["kind"] == "Secret"]
+        assert len(found) == 1, f"expected one Secret, got {len(found)}"
+        return found[0]
+
+    @property
+    def workloads(self) -> list[Obj]:
+        return [o for o in self.objects if o["kind"] == "Deployment"]
+
+    def secret_value(self, key: str) -> str:
+        return base64.b64decode(self.secret["data"][key]).decode()
