@@ -3,7 +3,6 @@ classifier that keeps it off every package index."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tomllib
 import zipfile
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from localservers.project import REPO_ROOT
+from tests.utils.run import run
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     # --no-isolation: setuptools and build come from the dev lock, so the
     # check needs no package index.
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out)
     (path,) = out.glob("*.whl")
     return zipfile.ZipFile(path)
 
@@ -45,6 +40,13 @@ def test_wheel_holds_the_product_and_not_the_tests(wheel: zipfile.ZipFile) -> No
     top_level = {Path(name).parts[0] for name in wheel.namelist()}
     assert product_packages() <= top_level
     assert "tests" not in top_level
+
+
+def test_wheel_holds_every_file_the_packages_track(wheel: zipfile.ZipFile) -> None:
+    # Data files too: k8s-gen reads its patches from deploy/k8s/.
+    tracked = run("git", "ls-files", *sorted(product_packages())).stdout.split()
+    assert tracked
+    assert set(tracked) <= set(wheel.namelist())
 
 
 def test_wheel_is_private_and_licensed(wheel: zipfile.ZipFile) -> None:
