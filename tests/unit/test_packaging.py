@@ -3,6 +3,7 @@ classifier that keeps it off every package index."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tomllib
 import zipfile
@@ -16,10 +17,19 @@ from tests.utils.run import run
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    # A copy of the files git would commit: setuptools' build/ and egg-info
+    # left in a checkout by an earlier build would hide a missing file.
+    source = tmp_path_factory.mktemp("source")
+    listed = run("git", "ls-files", "--cached", "--others", "--exclude-standard", "-z").stdout
+    for name in filter(None, listed.split("\0")):
+        if (REPO_ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, source / name)
     # --no-isolation: setuptools and build come from the dev lock, so the
-    # check needs no package index.
+    # check needs no package index. The wheel is built from the sdist, as pip
+    # would install it from one.
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out)
+    run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, cwd=source)
     (path,) = out.glob("*.whl")
     return zipfile.ZipFile(path)
 
