@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from api import metrics_dir
 from api.logformat import JsonFormatter, gunicorn_logconfig
 from api.settings import ServerSettings, Settings, SettingsError
 
@@ -71,3 +72,26 @@ def worker_int(worker: Any) -> None:  # gunicorn's Worker, which is untyped
     it drains, and gunicorn starts a worker that imports the new code."""
     if worker.cfg.reload:
         os.kill(worker.pid, signal.SIGTERM)
+
+
+# The metrics of every worker, merged at each scrape (api/metrics.py): the
+# master makes their directory before any worker starts and exports
+# PROMETHEUS_MULTIPROC_DIR, which each forked worker inherits
+# (api/metrics_dir.py says where it lives and why).
+_metrics_dir: metrics_dir.MetricsDir | None = None
+
+
+def on_starting(server: Any) -> None:  # gunicorn's Arbiter, untyped
+    global _metrics_dir
+    _metrics_dir = metrics_dir.prepare()
+    server.log.info("Metrics directory: %s", _metrics_dir.path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if _metrics_dir is not None:
+        metrics_dir.worker_exited(_metrics_dir, worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _metrics_dir is not None:
+        metrics_dir.remove(_metrics_dir)
