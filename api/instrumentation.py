@@ -41,10 +41,13 @@ class MetricsResource:
     """GET /metrics: the Prometheus text format. Counts no visit and never
     touches the database, so it answers during an outage as fast as ever.
 
-    In multiprocess mode a scrape reads and merges every worker's files (a
-    few milliseconds): that runs on a thread of its own, off the event loop,
-    and scrapes that arrive while one is running share its answer, so a burst
-    of scrapers costs one merge at a time.
+    In multiprocess mode a scrape reads and merges every worker's files:
+    about 1.7 ms of pure Python with two workers' files, 3.7 ms with four.
+    It runs on a thread of its own, so scrapes that arrive while one is
+    running wait for it without blocking the loop and share its answer: a
+    burst of scrapers costs one merge, not one each. (The merge holds the
+    GIL, so the thread does not make it free: the loop still pauses for
+    about as long as a merge takes, as it would inline.)
     """
 
     def __init__(self, metrics: Metrics) -> None:
