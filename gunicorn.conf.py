@@ -78,20 +78,17 @@ def worker_int(worker: Any) -> None:  # gunicorn's Worker, which is untyped
 # master makes their directory before any worker starts and exports
 # PROMETHEUS_MULTIPROC_DIR, which each forked worker inherits
 # (api/metrics_dir.py says where it lives and why).
-_metrics_dir: metrics_dir.MetricsDir | None = None
-
-
 def on_starting(server: Any) -> None:  # gunicorn's Arbiter, untyped
-    global _metrics_dir
-    _metrics_dir = metrics_dir.prepare()
-    server.log.info("Metrics directory: %s", _metrics_dir.path)
+    server.log.info("Metrics directory: %s", metrics_dir.prepare().path)
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    if _metrics_dir is not None:
-        metrics_dir.worker_exited(_metrics_dir, worker.pid)
+    directory = metrics_dir.exported()
+    if directory is not None:
+        metrics_dir.worker_exited(directory, worker.pid)
 
 
 def on_exit(server: Any) -> None:
-    if _metrics_dir is not None:
-        metrics_dir.remove(_metrics_dir)
+    directory = metrics_dir.exported()
+    if directory is not None:
+        metrics_dir.remove(directory)

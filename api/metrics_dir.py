@@ -5,7 +5,8 @@ memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR``; a scrape merges them all.
 gunicorn's master (gunicorn.conf.py's hooks) calls these functions: it makes
 the directory before the first worker starts, so every worker inherits the
 variable, drops a dead worker's live gauges, and removes the directory when it
-exits.
+exits. The hooks find the directory in the master's environment, not in a
+variable of the config: gunicorn reads its config afresh on SIGHUP.
 
 The image's root filesystem is read-only and only the temp dir is writable (a
 tmpfs under Compose, an emptyDir in Kubernetes), so the directory is a fresh,
@@ -26,7 +27,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def prepare(
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
     environ[VARIABLE] = str(path)
     return MetricsDir(path, owned=True)
+
+
+def exported(environ: Mapping[str, str] | None = None) -> MetricsDir | None:
+    """The directory ``prepare`` exported, if any; owned if this process made it."""
+    environ = os.environ if environ is None else environ
+    given = environ.get(VARIABLE)
+    if not given:
+        return None
+    path = Path(given)
+    return MetricsDir(path, owned=path.name.startswith(f"{PREFIX}{os.getpid()}-"))
 
 
 def remove_stale(parent: Path) -> list[Path]:

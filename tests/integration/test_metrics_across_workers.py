@@ -126,6 +126,31 @@ def test_a_replaced_worker_keeps_its_counts_and_drops_its_gauge(
     assert scrape(replica)[(VISITS, NO_LABELS)] == 40
 
 
+def test_a_reload_replaces_every_worker_and_still_cleans_up(
+    mariadb: Server, database: str, start_replicas: ReplicaFactory
+) -> None:
+    (replica,) = start_replicas(mariadb, database, "m1", WEB_CONCURRENCY="2")
+    assert visit(replica, 20) == [200] * 20
+    directory = metrics_dir_of(replica)
+    old_workers = replica.worker_pids()
+
+    # SIGHUP: gunicorn reads its config afresh and replaces every worker.
+    os.kill(replica.process.pid, signal.SIGHUP)
+    wait_until(
+        lambda: not replica.worker_pids() & old_workers and len(replica.worker_pids()) == 2,
+        "gunicorn to replace both workers",
+    )
+    wait_until(
+        lambda: (
+            not any((directory / f"gauge_livemostrecent_{pid}.db").exists() for pid in old_workers)
+        ),
+        "the old workers' gauges to go",
+    )
+    assert scrape(replica)[(VISITS, NO_LABELS)] == 20
+    replica.stop()
+    assert not directory.exists()
+
+
 def test_the_directory_is_removed_when_gunicorn_exits(
     mariadb: Server, database: str, start_replicas: ReplicaFactory
 ) -> None:

@@ -214,6 +214,15 @@ def test_prepare_makes_a_private_directory_and_exports_it(tmp_path: Path) -> Non
     assert not made.path.exists()
 
 
+def test_the_hooks_find_the_exported_directory(tmp_path: Path) -> None:
+    assert metrics_dir.exported({}) is None
+    environ: dict[str, str] = {}
+    made = metrics_dir.prepare(environ, temp_dir=str(tmp_path))
+    assert metrics_dir.exported(environ) == made
+    users = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mine")}
+    assert metrics_dir.exported(users) == metrics_dir.MetricsDir(tmp_path / "mine", owned=False)
+
+
 def test_prepare_removes_what_gone_masters_left(tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
