@@ -28,7 +28,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
-from pymysql.constants import CR, ER
+
+from api.db_errors import ERROR_REASONS, error_reason
 
 # No ``*_created`` series: multiprocess mode cannot have them, and the same
 # metrics should come out however the app is served.
@@ -43,62 +44,11 @@ UNMATCHED_ROUTE = "unmatched"
 OTHER_METHOD = "other"
 KNOWN_METHODS = frozenset(falcon.constants.COMBINED_METHODS)
 
-# Database errors, by what an operator does about them.
-UNREACHABLE, TIMEOUT, ACCESS_DENIED, OTHER = "unreachable", "timeout", "access_denied", "other"
-ERROR_REASONS = (UNREACHABLE, TIMEOUT, ACCESS_DENIED, OTHER)
-_UNREACHABLE_CODES = frozenset(
-    {
-        CR.CR_CONNECTION_ERROR,
-        CR.CR_CONN_HOST_ERROR,
-        CR.CR_SERVER_GONE_ERROR,
-        CR.CR_SERVER_LOST,
-        CR.CR_SERVER_LOST_EXTENDED,
-        ER.SERVER_SHUTDOWN,
-    }
-)
-_ACCESS_DENIED_CODES = frozenset(
-    {
-        ER.DBACCESS_DENIED_ERROR,
-        ER.ACCESS_DENIED_ERROR,
-        ER.TABLEACCESS_DENIED_ERROR,
-        ER.COLUMNACCESS_DENIED_ERROR,
-        ER.SPECIFIC_ACCESS_DENIED_ERROR,
-    }
-)
-
 # Answers take about a millisecond; a 503 waits up to DB_CONNECT_TIMEOUT (3 s
 # by default) and more while the handshake times out too.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Visits applied by one statement of the group commit (api/store.py).
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-
-
-def error_reason(error: BaseException) -> str:
-    """The reason class of a database error, from its type and code alone."""
-    if _timed_out(error):
-        return TIMEOUT
-    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
-    if code in _ACCESS_DENIED_CODES:
-        return ACCESS_DENIED
-    if code in _UNREACHABLE_CODES:
-        return UNREACHABLE
-    return OTHER
-
-
-def _timed_out(error: BaseException) -> bool:
-    # PyMySQL wraps socket errors in OperationalError: a connect keeps the
-    # socket's error in original_exception, a read or write chains it.
-    seen: set[int] = set()
-    pending: list[object] = [error]
-    while pending:
-        cause = pending.pop()
-        if not isinstance(cause, BaseException) or id(cause) in seen:
-            continue
-        if isinstance(cause, TimeoutError):
-            return True
-        seen.add(id(cause))
-        pending += [cause.__cause__, cause.__context__, getattr(cause, "original_exception", None)]
-    return False
 
 
 class Metrics:

@@ -39,6 +39,7 @@ from typing import Protocol, TypeAlias, TypeVar
 import pymysql
 from pymysql.constants import ER
 
+from api.db_errors import describe
 from api.metrics import Metrics
 from api.settings import Settings
 
@@ -320,13 +321,3 @@ def is_usable(connection: Connection) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)
-
-
-def describe(exc: pymysql.Error) -> str:
-    """A one-line reason that is safe to show: the server's message, no traceback.
-
-    MariaDB messages name the user and host at most, never a password.
-    """
-    if len(exc.args) >= 2 and isinstance(exc.args[1], str):
-        return " ".join(f"{exc.args[1]} (error {exc.args[0]})".split())
-    return " ".join(str(exc).split()) or type(exc).__name__

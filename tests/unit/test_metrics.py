@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import metrics_dir
 from api.app import create_app
-from api.metrics import Metrics, error_reason
+from api.db_errors import error_reason
+from api.metrics import Metrics
 from api.settings import Settings
 from tests.unit.test_http import MemoryStore
 
