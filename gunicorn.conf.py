@@ -79,6 +79,10 @@ def worker_int(worker: Any) -> None:  # gunicorn's Worker, which is untyped
 # PROMETHEUS_MULTIPROC_DIR, which each forked worker inherits
 # (api/metrics_dir.py says where it lives and why).
 def on_starting(server: Any) -> None:  # gunicorn's Arbiter, untyped
+    if "prometheus_client" in sys.modules:
+        # --preload: the app, and the client with it, were imported before
+        # the directory existed, so every worker would count on its own.
+        sys.exit("visit-counter: --preload is not supported: each worker must load the app itself")
     server.log.info("Metrics directory: %s", metrics_dir.prepare().path)
 
 

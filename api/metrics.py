@@ -26,6 +26,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -57,6 +58,13 @@ class Metrics:
     def __init__(self) -> None:
         # The test prometheus-client itself makes when first imported.
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if self.multiprocess_dir and not values.ValueClass._multiprocess:
+            # Imported before the variable was set (gunicorn --preload): each
+            # worker would count in memory and every scrape would read nothing.
+            raise RuntimeError(
+                "prometheus-client was imported before PROMETHEUS_MULTIPROC_DIR was set; "
+                "do not preload the app"
+            )
         # Each app has a registry of its own, so test apps never share counts.
         # In multiprocess mode the samples live in the files and the scrape
         # reads those; this registry then goes unread.

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -149,6 +150,14 @@ def test_a_reload_replaces_every_worker_and_still_cleans_up(
     assert scrape(replica)[(VISITS, NO_LABELS)] == 20
     replica.stop()
     assert not directory.exists()
+
+
+def test_preloading_the_app_is_refused_at_start(
+    mariadb: Server, database: str, start_replicas: ReplicaFactory
+) -> None:
+    # A preloaded app imports prometheus-client before the directory exists.
+    with pytest.raises(RuntimeError, match="--preload is not supported"):
+        start_replicas(mariadb, database, "m1", GUNICORN_CMD_ARGS="--preload")
 
 
 def test_the_directory_is_removed_when_gunicorn_exits(

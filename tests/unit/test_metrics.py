@@ -203,6 +203,16 @@ def test_lost_connection_that_timed_out_is_a_timeout() -> None:
     assert error_reason(error) == "timeout"
 
 
+def test_a_directory_set_after_the_client_was_imported_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process imported prometheus-client without the variable: samples
+    # stay in memory, so a multiprocess scrape would silently read nothing.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    with pytest.raises(RuntimeError, match="do not preload"):
+        Metrics()
+
+
 def test_prepare_makes_a_private_directory_and_exports_it(tmp_path: Path) -> None:
     environ: dict[str, str] = {}
     made = metrics_dir.prepare(environ, temp_dir=str(tmp_path))
