@@ -59,8 +59,9 @@ class Metrics:
         # The test prometheus-client itself makes when first imported.
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if self.multiprocess_dir and not values.ValueClass._multiprocess:
-            # Imported before the variable was set (gunicorn --preload): each
-            # worker would count in memory and every scrape would read nothing.
+            # The client was imported before the variable was set, so it
+            # keeps samples in memory and a scrape of the files would read
+            # nothing. (gunicorn.conf.py refuses --preload, the usual way in.)
             raise RuntimeError(
                 "prometheus-client was imported before PROMETHEUS_MULTIPROC_DIR was set; "
                 "do not preload the app"
