@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from api import metrics_dir
 from api.logformat import JsonFormatter, gunicorn_logconfig
 from api.settings import ServerSettings, Settings, SettingsError
 
@@ -71,3 +72,27 @@ def worker_int(worker: Any) -> None:  # gunicorn's Worker, which is untyped
     it drains, and gunicorn starts a worker that imports the new code."""
     if worker.cfg.reload:
         os.kill(worker.pid, signal.SIGTERM)
+
+
+# The metrics of every worker, merged at each scrape (api/metrics.py): the
+# master makes their directory before any worker starts and exports
+# PROMETHEUS_MULTIPROC_DIR, which each forked worker inherits
+# (api/metrics_dir.py says where it lives and why).
+def on_starting(server: Any) -> None:  # gunicorn's Arbiter, untyped
+    if "prometheus_client" in sys.modules:
+        # --preload: the app, and the client with it, were imported before
+        # the directory existed, so every worker would count on its own.
+        sys.exit("visit-counter: --preload is not supported: each worker must load the app itself")
+    server.log.info("Metrics directory: %s", metrics_dir.prepare().path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    directory = metrics_dir.exported()
+    if directory is not None:
+        metrics_dir.worker_exited(directory, worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    directory = metrics_dir.exported()
+    if directory is not None:
+        metrics_dir.remove(directory)

@@ -6,25 +6,31 @@ import falcon
 import falcon.asgi
 
 from api import render
+from api.instrumentation import MetricsResource, RequestMetrics
+from api.metrics import Metrics
 from api.resources import GreetingResource, LivenessResource, ReadinessResource, VisitsResource
 from api.settings import Settings
 from api.store import MariaDBStore, VisitStore
 
 
 def create_app(
-    settings: Settings | None = None, store: VisitStore | None = None
+    settings: Settings | None = None,
+    store: VisitStore | None = None,
+    metrics: Metrics | None = None,
 ) -> falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]:
     """Build the ASGI app. Nothing here touches the database: start-up must
     succeed while it is still down."""
     settings = Settings.from_env() if settings is None else settings
-    store = MariaDBStore(settings) if store is None else store
+    metrics = Metrics() if metrics is None else metrics
+    store = MariaDBStore(settings, metrics) if store is None else store
 
-    app = falcon.asgi.App()
+    app = falcon.asgi.App(middleware=[RequestMetrics(metrics)])
     app.set_error_serializer(_serialize_error)
     app.add_route("/", GreetingResource(store, settings.replica_name))
     app.add_route("/visits", VisitsResource(store))
     app.add_route("/healthz", LivenessResource())
     app.add_route("/readyz", ReadinessResource(store))
+    app.add_route("/metrics", MetricsResource(metrics))
     return app
 
 

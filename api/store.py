@@ -13,6 +13,9 @@ waiter gets that read. A lone visit is a batch of one. When a batch fails,
 everything queued behind it fails at once with the same reason instead of
 waiting for a timeout of its own; the next visit tries afresh.
 
+Every batch stored, and every database operation's outcome (an error's
+reason class, whether the database answered), goes to the app's metrics.
+
 ``/readyz`` never queues behind a batch: it checks with a short-lived
 connection of its own, one check at a time however many probes ask.
 
@@ -36,6 +39,8 @@ from typing import Protocol, TypeAlias, TypeVar
 import pymysql
 from pymysql.constants import ER
 
+from api.db_errors import describe
+from api.metrics import Metrics
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -106,8 +111,9 @@ class _Batch:
 
 
 class MariaDBStore:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
+        self._metrics = metrics
         # The connection and the schema flag belong to the executor's thread.
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="database")
         self._connection: Connection | None = None
@@ -165,6 +171,9 @@ class MariaDBStore:
                     for each in failed:
                         each.finish(None, exc)
                 else:
+                    if batch.replica is not None:
+                        # Before any waiter resumes: an answered visit is already counted.
+                        self._metrics.visits_stored(batch.visits)
                     batch.finish(result, None)
         finally:
             self._runner = None
@@ -208,7 +217,9 @@ class MariaDBStore:
                 with contextlib.suppress(pymysql.Error):
                     connection.close()
         except pymysql.Error as exc:
+            self._metrics.database_failed(exc)
             raise StoreUnavailable(describe(exc)) from exc
+        self._metrics.database_reached()
 
     def close(self) -> None:
         """Close the connection and stop the database thread."""
@@ -221,13 +232,16 @@ class MariaDBStore:
         try:
             connection = self._usable_connection()
             with connection.cursor() as cursor:
-                return operation(cursor)
+                result = operation(cursor)
         except pymysql.Error as exc:
             # A failed connection may be half-way through a packet: never reuse it.
             self._discard()
+            self._metrics.database_failed(exc)
             reason = describe(exc)
             log.warning("database unavailable: %s", reason)
             raise StoreUnavailable(reason) from exc
+        self._metrics.database_reached()
+        return result
 
     def _usable_connection(self) -> Connection:
         if self._connection is not None and not is_usable(self._connection):
@@ -307,13 +321,3 @@ def is_usable(connection: Connection) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)
-
-
-def describe(exc: pymysql.Error) -> str:
-    """A one-line reason that is safe to show: the server's message, no traceback.
-
-    MariaDB messages name the user and host at most, never a password.
-    """
-    if len(exc.args) >= 2 and isinstance(exc.args[1], str):
-        return " ".join(f"{exc.args[1]} (error {exc.args[0]})".split())
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -60,6 +60,19 @@ def _server_rows(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _scrape_rows(cost: dict[str, Any]) -> list[str]:
+    rates, scrape = cost["requests_per_second"], cost["scrape"]
+    return [
+        "| connections | `/metrics` scrapes/s per replica | `/` req/s without | `/` req/s with "
+        "| with / without | one scrape p50 ms | p99 ms | scrapes |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {cost['connections']} | {cost['scrapes_per_second_per_replica']} "
+        f"| {rates['without_scraper']:,.0f} | {rates['with_scraper']:,.0f} "
+        f"| **{cost['ratio']:.3f} x** | {scrape['p50_ms']:.1f} | {scrape['p99_ms']:.1f} "
+        f"| {scrape['count']} |",
+    ]
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     lines = _server_rows(report)
     lines += [
@@ -92,6 +105,7 @@ def markdown_table(report: dict[str, Any]) -> str:
                 + " | ".join(f"{cores[g]:.2f}" for g in groups)
                 + " |"
             )
+    lines += ["", *_scrape_rows(report["scrape_cost"])]
     settings, baseline = report["settings"], report["settings"]["baseline"]
     lines += [
         "",

@@ -6,8 +6,10 @@ the straightforward baseline (bench/baseline_app.py) on the same database and
 table. Then for each concurrency level, in one run, it measures the raw
 database ceiling with mariadb-slap, each server's ``GET /`` with wrk (checking
 that its stored counts rose by exactly its number of 200 answers), and each
-server's ``GET /healthz``, its HTTP ceiling. It writes JSON, Markdown and a
-PNG plot into the results folder.
+server's ``GET /healthz``, its HTTP ceiling. Last, at the highest level, the
+API's ``GET /`` with and without a scraper on ``/metrics``, in alternating
+windows (bench/scrape_cost.py). It writes JSON, Markdown and a PNG plot into
+the results folder.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import ServerSettings
-from bench import baseline_app, ceiling, profile, report
+from bench import baseline_app, ceiling, profile, report, scrape_cost
 from bench.load import run_load
 from bench.measure import DATABASE, counts_check, measure, stored_counts
 from localservers.mariadb import MariaDBServer
@@ -47,13 +49,32 @@ class Plan:
     drain_seconds: int
     warmup_seconds: float
     ceiling_visits: int
+    # /metrics' cost: this many pairs of windows (one with the scraper, one
+    # without), each this many seconds of load.
+    scrape_pairs: int
+    scrape_window_seconds: float
     quick: bool
 
 
-FULL = Plan(load_seconds=10, drain_seconds=2, warmup_seconds=2, ceiling_visits=40_000, quick=False)
+FULL = Plan(
+    load_seconds=10,
+    drain_seconds=2,
+    warmup_seconds=2,
+    ceiling_visits=40_000,
+    # Windows of one kind spread by about 15 % on the shared machine: 4 pairs.
+    scrape_pairs=4,
+    scrape_window_seconds=4,
+    quick=False,
+)
 # A smoke run: every step, a few seconds each.
 QUICK = Plan(
-    load_seconds=1.5, drain_seconds=1, warmup_seconds=0.5, ceiling_visits=2_000, quick=True
+    load_seconds=1.5,
+    drain_seconds=1,
+    warmup_seconds=0.5,
+    ceiling_visits=2_000,
+    scrape_pairs=1,
+    scrape_window_seconds=1.5,
+    quick=True,
 )
 
 
@@ -157,6 +178,36 @@ def measure_level(
     return level
 
 
+def measure_scrape_cost(
+    plan: Plan, tools: dict[str, str], server: MariaDBServer, replicas: list[Replica], workdir: Path
+) -> dict[str, Any]:
+    """The API's GET / at the highest level, with and without a scraper on /metrics."""
+    connections = max(LEVELS)
+    windows = iter(range(2 * plan.scrape_pairs))
+    seconds = (plan.scrape_window_seconds, plan.drain_seconds)
+
+    def load() -> dict[str, Any]:
+        where = workdir / f"window-{next(windows)}"
+        return measure(tools["wrk"], server, replicas, "/", connections, seconds, where)
+
+    print(
+        f"bench: c={connections}: api GET / with and without {scrape_cost.SCRAPES_PER_SECOND} "
+        f"scrapes/s of /metrics per replica ({2 * plan.scrape_pairs} windows of "
+        f"{plan.scrape_window_seconds:g} s)",
+        flush=True,
+    )
+    urls = [f"{r.url}/metrics" for r in replicas]
+    result = scrape_cost.alternate(plan.scrape_pairs, load, plan.scrape_window_seconds, urls)
+    result["connections"] = connections
+    print(
+        f"bench: c={connections}: with / without the scraper {result['ratio']:.3f} x req/s; "
+        f"one scrape p50 {result['scrape']['p50_ms']:.1f} ms, "
+        f"p99 {result['scrape']['p99_ms']:.1f} ms",
+        flush=True,
+    )
+    return result
+
+
 def warm_up(
     plan: Plan, tools: dict[str, str], server: MariaDBServer, replicas: list[Replica], workdir: Path
 ) -> dict[str, Any]:
@@ -207,6 +258,7 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             )
             for c in LEVELS
         ]
+        scraping = measure_scrape_cost(plan, tools, server, fleets["api"], workdir / "scrape")
         server_settings = ServerSettings.from_env(bench_env(server))
         document: dict[str, Any] = {
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -226,6 +278,7 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
                 "load_seconds": plan.load_seconds,
                 "drain_seconds": plan.drain_seconds,
                 "ceiling_visits": plan.ceiling_visits,
+                "scrape_window_seconds": plan.scrape_window_seconds,
                 "baseline": {
                     "replicas": len(fleets["baseline"]),
                     "server": "Falcon WSGI under gunicorn gthread (bench/baseline_app.py)",
@@ -238,10 +291,12 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             "warmup_counts": warmup["api"],
             "baseline_warmup_counts": warmup["baseline"],
             "levels": levels,
+            "scrape_cost": scraping,
             "exact": all(check["exact"] for check in warmup.values())
             and all(
                 level[kind]["counts"]["exact"] for level in levels for kind in ("api", "baseline")
-            ),
+            )
+            and scraping["exact"],
         }
         paths = report.write(document, results)
         print(report.markdown_table(document))

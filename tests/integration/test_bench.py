@@ -1,9 +1,10 @@
 """`invoke bench --quick` end to end: the report is complete and the counts exact.
 
 Speed is never judged here: the machine is shared and noisy. Only that every
-figure is present (the API's, the baseline's, both /healthz ceilings and the
-ratios) and that the stored counts rose by exactly the number of 200 answers,
-for each server at every level.
+figure is present (the API's, the baseline's, both /healthz ceilings, the
+cost of scraping /metrics and the ratios) and that the stored counts rose by
+exactly the number of 200 answers, for each server at every level and in
+every window of the scraping phase.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import API_KEYS, LEVEL_KEYS, SERVERS
-from bench.run import LEVELS
+from bench.run import LEVELS, REPLICA_NAMES
 from localservers.mariadb import find_mariadbd
 from tests.utils.run import run
 from tests.utils.tools import require_tool
@@ -71,7 +72,9 @@ def test_quick_bench_reports_every_level_with_exact_counts(tmp_path: Path) -> No
         for label in SERVERS.values():
             assert f"\n| {level['connections']} | {label} |" in table
         assert f"**{level['vs_baseline']['requests_per_second']:.2f} x**" in table
+    assert f"**{report['scrape_cost']['ratio']:.3f} x**" in table
     assert (results / "results.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    check_scrape_cost(report["scrape_cost"])
 
 
 def assert_positive(summary: dict[str, Any], *keys: str) -> None:
@@ -92,3 +95,24 @@ def check_visits(api: dict[str, Any]) -> None:
     assert sum(counts["answered_200"].values()) == api["statuses"].get("200", 0)
     assert set(counts["answered_200"]) == set(api["per_replica"])
     assert all(n > 0 for n in counts["answered_200"].values()), "a replica got no load"
+
+
+def check_scrape_cost(cost: dict[str, Any]) -> None:
+    """GET / with and without a scraper on /metrics: both measured, counts
+    exact in every window, every scrape answered 200."""
+    assert cost["connections"] == max(LEVELS)
+    assert cost["windows"] == 2
+    assert cost["exact"] is True
+    assert cost["errors"] == 0
+    rates = cost["requests_per_second"]
+    assert set(rates) == {"with_scraper", "without_scraper"}
+    assert all(rate > 0 for rate in rates.values())
+    assert math.isclose(cost["ratio"], rates["with_scraper"] / rates["without_scraper"])
+    for kind, windows in cost["window_requests_per_second"].items():
+        assert len(windows) == 1
+        assert math.isclose(rates[kind], windows[0])
+    scrape = cost["scrape"]
+    # Each replica's scraper asks once as its window opens, then at its rate.
+    assert scrape["count"] >= len(REPLICA_NAMES)
+    assert scrape["statuses"] == {"200": scrape["count"]}
+    assert 0 < scrape["p50_ms"] <= scrape["p99_ms"]

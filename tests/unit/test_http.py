@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import falcon
 import falcon.testing
 import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from api.store import Counts, StoreUnavailable
-
-
-class MemoryStore:
-    """Counts in a dict; ``down`` makes every call fail like a lost database."""
-
-    def __init__(self) -> None:
-        self.visits: Counter[str] = Counter()
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise StoreUnavailable("Can't connect to MySQL server (error 2003)")
-
-    async def record_visit(self, replica: str) -> Counts:
-        self._check()
-        self.visits[replica] += 1
-        return await self.counts()
-
-    async def counts(self) -> Counts:
-        self._check()
-        return list(self.visits.items())
-
-    async def ping(self) -> None:
-        self._check()
+from tests.utils.memory_store import MemoryStore
 
 
 @pytest.fixture
