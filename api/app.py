@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import falcon
 import falcon.asgi
 
@@ -25,6 +28,7 @@ def create_app(
     store = MariaDBStore(settings, metrics) if store is None else store
 
     app = falcon.asgi.App(middleware=[RequestMetrics(metrics)])
+    app.add_middleware(CloseAtShutdown(store))
     app.set_error_serializer(_serialize_error)
     app.add_route("/", GreetingResource(store, settings.replica_name))
     app.add_route("/visits", VisitsResource(store))
@@ -32,6 +36,17 @@ def create_app(
     app.add_route("/readyz", ReadinessResource(store))
     app.add_route("/metrics", MetricsResource(metrics))
     return app
+
+
+class CloseAtShutdown:
+    """Closes the store when the server shuts the app down (the ASGI lifespan's
+    shutdown comes after the last request has been answered)."""
+
+    def __init__(self, store: VisitStore) -> None:
+        self._store = store
+
+    async def process_shutdown(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        await self._store.close()
 
 
 def _serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:

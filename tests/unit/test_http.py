@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import falcon
 import falcon.testing
 import pytest
@@ -111,3 +113,15 @@ def test_readiness_follows_the_database(
     assert client.simulate_get("/readyz").status_code == 200
     store.down = True
     assert client.simulate_get("/readyz").status_code == 503
+
+
+def test_the_store_is_closed_when_the_server_shuts_the_app_down(store: MemoryStore) -> None:
+    app = create_app(Settings(replica_name="pod-1"), store)
+
+    async def serve_then_shut_down() -> None:
+        async with falcon.testing.ASGIConductor(app) as conductor:
+            assert (await conductor.simulate_get("/")).status_code == 200
+            assert not store.closed
+
+    asyncio.run(serve_then_shut_down())
+    assert store.closed

@@ -17,6 +17,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.visits: Counter[str] = Counter()
         self.down = False
+        self.closed = False
 
     def _check(self) -> None:
         if self.down:
@@ -33,3 +34,6 @@ class MemoryStore:
 
     async def ping(self) -> None:
         self._check()
+
+    async def close(self) -> None:
+        self.closed = True
