@@ -53,3 +53,4 @@ def _serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.H
     # Errors speak the same format as successes: one line of text by default,
     # a small JSON object when the client prefers JSON.
     resp.content_type, resp.text = render.error_body(req, error.title, error.description)
+    resp.append_header("Vary", "Accept")

@@ -8,9 +8,6 @@ import falcon
 
 from api.store import Counts
 
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json"
-
 
 def wants_json(req: falcon.Request) -> bool:
     """JSON only when the client prefers it to plain text.
@@ -18,14 +15,7 @@ def wants_json(req: falcon.Request) -> bool:
     Text is the default: Falcon breaks ties in favour of the first type listed,
     so ``*/*``, a browser's Accept, or one naming neither gets text.
     """
-    return req.client_prefers(["text/plain", JSON]) == JSON
-
-
-def greeting_text(replica: str, counts: Counts) -> str:
-    """The original experiment's page, word for word."""
-    lines = [f"Hello from {replica}!", "", "You visited:"]
-    lines += [f"- {name} {count} times" for name, count in counts]
-    return "\n".join(lines) + "\n"
+    return req.client_prefers(["text/plain", falcon.MEDIA_JSON]) == falcon.MEDIA_JSON
 
 
 def counts_json(replica: str | None, counts: Counts) -> str:
@@ -41,5 +31,5 @@ def error_body(req: falcon.Request, title: str, description: str | None) -> tupl
     """One line in the negotiated format: (content type, body)."""
     reason = f"{title}: {description}" if description else title
     if wants_json(req):
-        return JSON, json.dumps({"error": reason}, ensure_ascii=False)
-    return TEXT, reason + "\n"
+        return falcon.MEDIA_JSON, json.dumps({"error": reason}, ensure_ascii=False)
+    return falcon.MEDIA_TEXT, reason + "\n"

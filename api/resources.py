@@ -6,6 +6,7 @@ import falcon
 import falcon.asgi
 
 from api import render
+from api.greeting import greeting_text
 from api.store import StoreUnavailable, VisitStore
 
 # Seconds a client should wait before retrying while the database is away.
@@ -33,13 +34,15 @@ class GreetingResource:
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
         if render.wants_json(req):
-            resp.content_type = render.JSON
+            resp.content_type = falcon.MEDIA_JSON
             resp.text = render.counts_json(self._replica, counts)
         else:
-            resp.content_type = render.TEXT
-            resp.text = render.greeting_text(self._replica, counts)
-        # Each answer is a fresh count: no cache may replay it.
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.text = greeting_text(self._replica, counts)
+        # Each answer is a fresh count: no cache may replay it. The format
+        # follows Accept, and Vary says so to anything in between.
         resp.cache_control = ["no-store"]
+        resp.vary = ["Accept"]
 
 
 class VisitsResource:
@@ -53,7 +56,7 @@ class VisitsResource:
             counts = await self._store.counts()
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
-        resp.content_type = render.JSON
+        resp.content_type = falcon.MEDIA_JSON
         resp.text = render.counts_json(None, counts)
         resp.cache_control = ["no-store"]
 
@@ -63,7 +66,7 @@ class LivenessResource:
     database outage cannot make Kubernetes restart healthy replicas."""
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        resp.content_type = render.TEXT
+        resp.content_type = falcon.MEDIA_TEXT
         resp.text = "ok\n"
 
 
@@ -78,5 +81,5 @@ class ReadinessResource:
             await self._store.ping()
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
-        resp.content_type = render.TEXT
+        resp.content_type = falcon.MEDIA_TEXT
         resp.text = "ready\n"

@@ -21,7 +21,7 @@ import threading
 import falcon
 import pymysql
 
-from api import render
+from api.greeting import greeting_text
 from api.store import READ_COUNTS, SCHEMA, Connection, Counts
 
 RECORD_VISIT = (
@@ -84,14 +84,14 @@ class Greeting:
         except pymysql.Error as exc:
             self._connections.drop()
             raise falcon.HTTPServiceUnavailable(description=str(exc)) from None
-        resp.content_type = render.TEXT
-        resp.text = render.greeting_text(self._replica, counts)
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = greeting_text(self._replica, counts)
         resp.cache_control = ["no-store"]
 
 
 class Liveness:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = render.TEXT
+        resp.content_type = falcon.MEDIA_TEXT
         resp.text = "ok\n"
 
 

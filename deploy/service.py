@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from api.greeting import count_lines
 from deploy.shell import TaskError
 
 REPLICAS = 3
@@ -175,4 +176,4 @@ def lost_counts(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str
 
 def format_counts(visits: Mapping[str, int]) -> str:
     """The counts as the API's plain-text form lists them."""
-    return "\n".join(f"- {name} {count} times" for name, count in visits.items())
+    return "\n".join(count_lines(visits.items()))

@@ -125,3 +125,27 @@ def test_the_store_is_closed_when_the_server_shuts_the_app_down(store: MemorySto
 
     asyncio.run(serve_then_shut_down())
     assert store.closed
+
+
+@pytest.mark.parametrize("accept", [None, "application/json"])
+@pytest.mark.parametrize(
+    ("method", "path", "down"),
+    [("GET", "/", False), ("GET", "/", True), ("GET", "/nowhere", False), ("POST", "/", False)],
+)
+def test_negotiated_answers_vary_on_accept(
+    client: falcon.testing.TestClient,
+    store: MemoryStore,
+    accept: str | None,
+    method: str,
+    path: str,
+    down: bool,
+) -> None:
+    store.down = down
+    headers = {"Accept": accept} if accept else {}
+    result = client.simulate_request(method, path, headers=headers)
+    assert result.headers["vary"] == "Accept"
+
+
+@pytest.mark.parametrize("path", ["/visits", "/healthz"])
+def test_answers_in_one_format_do_not_vary(client: falcon.testing.TestClient, path: str) -> None:
+    assert "vary" not in client.simulate_get(path).headers

@@ -5,7 +5,8 @@ import json
 import pymysql
 
 from api.db_errors import describe
-from api.render import counts_json, greeting_text
+from api.greeting import greeting_text
+from api.render import counts_json
 
 
 def test_greeting_lists_every_replica_in_the_given_order() -> None:
