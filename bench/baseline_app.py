@@ -22,7 +22,8 @@ import falcon
 import pymysql
 
 from api.greeting import greeting_text
-from api.store import READ_COUNTS, SCHEMA, Connection, Counts
+from api.store import Connection, Counts
+from api.table import READ_COUNTS, SCHEMA
 
 RECORD_VISIT = (
     "INSERT INTO visits (replica, count) VALUES (%s, 1) ON DUPLICATE KEY UPDATE count = count + 1"

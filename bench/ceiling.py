@@ -21,7 +21,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from api.store import READ_COUNTS, SCHEMA
+from api.table import READ_COUNTS, SCHEMA
 from localservers.mariadb import DB_PASSWORD, DB_USER, MariaDBServer
 
 DATABASE = "ceiling"

@@ -71,9 +71,14 @@ class Replica:
         except (urllib.error.URLError, OSError):
             return False
 
+    @property
+    def master_pid(self) -> int:
+        """The gunicorn master's process id; the replica must have started."""
+        assert self.process is not None, "the replica has not started"
+        return self.process.pid
+
     def worker_pids(self) -> set[int]:
-        assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        children = Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children")
         return {int(pid) for pid in children.read_text().split()}
 
     def stop(self) -> None:

@@ -8,23 +8,20 @@ import os
 import signal
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from localservers.mariadb import MariaDBServer
+from localservers.ports import wait_until
+from localservers.replica import Replica
+from tests.utils.http import request
+from tests.utils.servers import ReplicaFactory
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-# The fixtures' types live in helper modules this file does not import.
-Server = Any
-Replica = Any
-ReplicaFactory = Callable[..., list[Replica]]
 
 VISITS = "visit_counter_visits_total"
 BATCH_COUNT = "visit_counter_visit_batch_size_count"
@@ -33,23 +30,11 @@ UP = "visit_counter_database_up"
 NO_LABELS: frozenset[tuple[str, str]] = frozenset()
 
 
-def get(url: str) -> tuple[int, str, dict[str, str]]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310
-            return (
-                resp.status,
-                resp.read().decode(),
-                {k.lower(): v for k, v in resp.headers.items()},
-            )
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(), {k.lower(): v for k, v in exc.headers.items()}
-
-
 def scrape_text(replica: Replica) -> str:
-    status, body, headers = get(f"{replica.url}/metrics")
-    assert status == 200, body
-    assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return body
+    answer = request(f"{replica.url}/metrics")
+    assert answer.status == 200, answer.body
+    assert answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    return answer.body
 
 
 def scrape(replica: Replica) -> Samples:
@@ -70,24 +55,17 @@ def errors(samples: Samples) -> dict[str, float]:
 
 def visit(replica: Replica, times: int) -> list[int]:
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return [status for status, _, _ in pool.map(get, [f"{replica.url}/"] * times)]
+        return [answer.status for answer in pool.map(request, [f"{replica.url}/"] * times)]
 
 
 def metrics_dir_of(replica: Replica) -> Path:
     """The master's private multiprocess directory (named after its PID)."""
-    (found,) = Path(tempfile.gettempdir()).glob(f"visit-counter-metrics-{replica.process.pid}-*")
+    (found,) = Path(tempfile.gettempdir()).glob(f"visit-counter-metrics-{replica.master_pid}-*")
     return found
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_visits_add_up_exactly_across_workers(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1", WEB_CONCURRENCY="3")
     before = scrape(replica)
@@ -110,7 +88,7 @@ def test_visits_add_up_exactly_across_workers(
 
 
 def test_a_replaced_worker_keeps_its_counts_and_drops_its_gauge(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1", WEB_CONCURRENCY="2")
     assert visit(replica, 40) == [200] * 40
@@ -119,8 +97,8 @@ def test_a_replaced_worker_keeps_its_counts_and_drops_its_gauge(
     victim = next(pid for pid in workers if (directory / f"gauge_livemostrecent_{pid}.db").exists())
 
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: victim not in replica.worker_pids(), "the worker to be reaped")
-    wait_until(lambda: len(replica.worker_pids()) == 2, "gunicorn to replace the worker")
+    wait_until(lambda: victim not in replica.worker_pids(), 30, "the worker to be reaped")
+    wait_until(lambda: len(replica.worker_pids()) == 2, 30, "gunicorn to replace the worker")
 
     assert not (directory / f"gauge_livemostrecent_{victim}.db").exists()
     assert (directory / f"counter_{victim}.db").exists()
@@ -128,7 +106,7 @@ def test_a_replaced_worker_keeps_its_counts_and_drops_its_gauge(
 
 
 def test_a_reload_replaces_every_worker_and_still_cleans_up(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1", WEB_CONCURRENCY="2")
     assert visit(replica, 20) == [200] * 20
@@ -136,15 +114,17 @@ def test_a_reload_replaces_every_worker_and_still_cleans_up(
     old_workers = replica.worker_pids()
 
     # SIGHUP: gunicorn reads its config afresh and replaces every worker.
-    os.kill(replica.process.pid, signal.SIGHUP)
+    os.kill(replica.master_pid, signal.SIGHUP)
     wait_until(
         lambda: not replica.worker_pids() & old_workers and len(replica.worker_pids()) == 2,
+        30,
         "gunicorn to replace both workers",
     )
     wait_until(
         lambda: (
             not any((directory / f"gauge_livemostrecent_{pid}.db").exists() for pid in old_workers)
         ),
+        30,
         "the old workers' gauges to go",
     )
     assert scrape(replica)[(VISITS, NO_LABELS)] == 20
@@ -153,7 +133,7 @@ def test_a_reload_replaces_every_worker_and_still_cleans_up(
 
 
 def test_preloading_the_app_is_refused_at_start(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     # A preloaded app imports prometheus-client before the directory exists.
     with pytest.raises(RuntimeError, match="--preload is not supported"):
@@ -161,7 +141,7 @@ def test_preloading_the_app_is_refused_at_start(
 
 
 def test_the_directory_is_removed_when_gunicorn_exits(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1")
     directory = metrics_dir_of(replica)
@@ -171,12 +151,12 @@ def test_the_directory_is_removed_when_gunicorn_exits(
 
 
 def test_the_scrape_parses_and_shows_no_secret(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1")
     visit(replica, 3)
-    get(f"{replica.url}/no/such/path")
-    get(f"{replica.url}/readyz")
+    request(f"{replica.url}/no/such/path")
+    request(f"{replica.url}/readyz")
 
     text = scrape_text(replica)
     families = {family.name: family.type for family in text_string_to_metric_families(text)}
@@ -203,12 +183,13 @@ def worker_views(replica: Replica) -> dict[int, float]:
 
 
 def test_outage_counts_unreachable_and_flips_the_gauge(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1", WEB_CONCURRENCY="2")
     # Every worker has seen the database answer, so an idle one has a stale view.
     wait_until(
         lambda: visit(replica, 20) == [200] * 20 and list(worker_views(replica).values()) == [1, 1],
+        30,
         "both workers to reach the database",
     )
     before = scrape(replica)
@@ -217,10 +198,10 @@ def test_outage_counts_unreachable_and_flips_the_gauge(
     mariadb.stop()
     try:
         # One failed visit, on one worker: the other still thinks all is well.
-        assert get(f"{replica.url}/")[0] == 503
+        assert request(f"{replica.url}/").status == 503
         views_during = worker_views(replica)
         during = scrape(replica)
-        assert get(f"{replica.url}/readyz")[0] == 503
+        assert request(f"{replica.url}/readyz").status == 503
         after_readiness = scrape(replica)
     finally:
         mariadb.start()
@@ -234,12 +215,12 @@ def test_outage_counts_unreachable_and_flips_the_gauge(
     assert during[(VISITS, NO_LABELS)] == before[(VISITS, NO_LABELS)]
 
     # One visit after the recovery, on one worker: the other may still hold its 0.
-    assert get(f"{replica.url}/")[0] == 200
+    assert request(f"{replica.url}/").status == 200
     assert scrape(replica)[(UP, NO_LABELS)] == 1
 
 
 def test_scrape_answers_while_the_database_hangs(
-    mariadb: Server, database: str, start_replicas: ReplicaFactory
+    mariadb: MariaDBServer, database: str, start_replicas: ReplicaFactory
 ) -> None:
     (replica,) = start_replicas(mariadb, database, "m1")
     assert visit(replica, 10) == [200] * 10
@@ -248,7 +229,7 @@ def test_scrape_answers_while_the_database_hangs(
     mariadb.pause()
     try:
         pending: list[int] = []
-        stuck = threading.Thread(target=lambda: pending.append(get(f"{replica.url}/")[0]))
+        stuck = threading.Thread(target=lambda: pending.append(request(f"{replica.url}/").status))
         stuck.start()
         # The visit waits on the frozen database for its timeout; a scrape
         # started after it is answered first, whichever worker takes it, unless
@@ -265,5 +246,5 @@ def test_scrape_answers_while_the_database_hangs(
     after = scrape(replica)
     assert errors(after)["timeout"] > errors(before)["timeout"]
     assert after[(UP, NO_LABELS)] == 0
-    assert get(f"{replica.url}/")[0] == 200
+    assert request(f"{replica.url}/").status == 200
     assert scrape(replica)[(UP, NO_LABELS)] == 1

@@ -17,7 +17,7 @@ def test_database_stopped_then_back(
     own_mariadb.create_database("visits")
     replicas = start_replicas(own_mariadb, "visits", "r1", "r2", "r3")
     oks = sum(a.status == 200 for a in visit_all_threads(replicas))
-    processes = {r.name: (r.process.pid, r.worker_pids()) for r in replicas if r.process}
+    processes = {r.name: (r.master_pid, r.worker_pids()) for r in replicas}
 
     own_mariadb.stop()
     for replica in replicas:
@@ -38,7 +38,7 @@ def test_database_stopped_then_back(
     assert [a.status for a in after] == [200] * len(after)
     oks += len(after)
 
-    assert {r.name: (r.process.pid, r.worker_pids()) for r in replicas if r.process} == processes
+    assert {r.name: (r.master_pid, r.worker_pids()) for r in replicas} == processes
     assert sum(own_mariadb.counts("visits").values()) == oks
 
 

@@ -60,8 +60,10 @@ def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy
     (container,) = compose(project_copy, "ps", "--quiet", "api").stdout.split()
     image_before = run("docker", "inspect", "--format", "{{.Image}}", container).stdout
 
-    render = project_copy / "api" / "render.py"
-    render.write_text(render.read_text().replace("Hello from", EDITED_GREETING))
+    greeting_module = project_copy / "api" / "greeting.py"
+    source = greeting_module.read_text()
+    assert "Hello from" in source, "the edit must change what GET / answers"
+    greeting_module.write_text(source.replace("Hello from", EDITED_GREETING))
     edited_at = time.monotonic()
     while not greeting(project_copy).startswith(EDITED_GREETING):
         if time.monotonic() - edited_at > 120:
