@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.k8s_deploy import K8sDeployError
 from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy, secret_values
@@ -21,6 +22,24 @@ def test_three_distinct_replicas_answer_on_the_node_port(
     answer = request(URL, accept="text/plain")
     assert answer.status == 200
     assert answer.body.startswith("Hello from api-")
+
+
+def test_the_pods_serve_metrics_and_invite_scraping(cluster: Cluster, deployed: Deployed) -> None:
+    # Read-only root filesystem: the multiprocess files live in the /tmp emptyDir.
+    answer = request(f"{URL}metrics")
+    assert answer.status == 200, answer.body
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(answer.body)
+        for sample in family.samples
+    }
+    assert samples["visit_counter_database_up"] == 1
+    assert "visit_counter_visits_total" in samples
+    for pod in cluster.api_pods():
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == "8000"
+        assert annotations["prometheus.io/path"] == "/metrics"
 
 
 def test_the_claim_is_bound_by_the_clusters_default_storage(

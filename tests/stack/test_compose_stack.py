@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from localservers.ports import wait_until
 from localservers.project import REPO_ROOT
@@ -196,6 +197,24 @@ def test_api_runs_with_a_read_only_root_filesystem(stack: Stack) -> None:
     denied = run("docker", "exec", api, "touch", "/app/probe", check=False)
     assert denied.returncode != 0
     assert "Read-only file system" in denied.stderr
+
+
+def visits_recorded() -> float:
+    """The stack's visit_counter_visits_total, summed over its workers."""
+    answer = get("/metrics")
+    assert answer.status == 200, answer.body
+    (family,) = (
+        f for f in text_string_to_metric_families(answer.body) if f.name == "visit_counter_visits"
+    )
+    return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+
+
+def test_metrics_count_every_visit_on_the_read_only_root(stack: Stack) -> None:
+    # The workers' metric files can only live in the /tmp tmpfs here.
+    before = visits_recorded()
+    for _ in range(10):
+        assert get("/").status == 200
+    assert visits_recorded() - before == 10
 
 
 def test_no_password_in_image_config_or_history(stack: Stack) -> None:
