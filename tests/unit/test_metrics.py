@@ -98,6 +98,23 @@ def test_unmatched_paths_share_one_label(client: falcon.testing.TestClient) -> N
     }
 
 
+def test_odd_methods_and_paths_cache_no_more_than_one_series(
+    client: falcon.testing.TestClient, metrics: Metrics
+) -> None:
+    # The per-label-set cache must stay as small as the series themselves,
+    # whatever clients send.
+    for i in range(50):
+        client.simulate_request(f"BREW{i}", f"/nowhere/{i}")
+    samples = scrape(client)
+    odd = {
+        labels
+        for name, labels in samples
+        if name == "visit_counter_http_requests_total" and dict(labels)["route"] == "unmatched"
+    }
+    assert len(odd) == 1
+    assert len(metrics._request_children) == 1 + 1  # the odd requests' series, and the scrape's
+
+
 def test_scraping_counts_no_visit_and_never_asks_the_store(
     client: falcon.testing.TestClient, store: MemoryStore
 ) -> None:
