@@ -18,12 +18,9 @@ class Stack:
     project: str
 
     def compose(self, *args: str, check: bool = True, timeout: float = 300) -> str:
-        result = run("docker", "compose", "-p", self.project, *args, check=False, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
-            )
-        return result.stdout
+        return run(
+            "docker", "compose", "-p", self.project, *args, check=check, timeout=timeout
+        ).stdout
 
     def up(self, *extra: str) -> None:
         self.compose("up", "--detach", "--wait", "--wait-timeout", "180", *extra)
