@@ -5,15 +5,33 @@ worth testing lives in modules with tests."""
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
+import tomllib
+from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from localservers.project import TIERS
+from localservers.project import shell_scripts
 
 PYTHON = sys.executable
+PYPROJECT = Path(__file__).resolve().parent / "pyproject.toml"
+
+
+def declared_tiers() -> dict[str, str]:
+    """The test tiers and what each needs, as pyproject.toml's pytest markers
+    declare them ("tier: what it needs"). Each tier is a folder under tests/,
+    and tests/conftest.py marks every test with its folder's name, which
+    --strict-markers refuses unless it is declared here: one list for pytest,
+    `invoke test --tiers` and CI."""
+    config = tomllib.loads(PYPROJECT.read_text())
+    markers: list[str] = config["tool"]["pytest"]["ini_options"]["markers"]
+    return dict(marker.split(": ", 1) for marker in markers)
+
+
+TIERS = tuple(declared_tiers())
 
 
 @task(
@@ -34,10 +52,16 @@ def test(c: Context, tiers: str = "", pytest_args: str = "") -> None:
 
 @task
 def lint(c: Context) -> None:
-    """ruff (lint and format check) and mypy."""
+    """ruff (lint and format check), mypy, and shellcheck on every shell script."""
     c.run(f"{PYTHON} -m ruff check .")
     c.run(f"{PYTHON} -m ruff format --check .")
     c.run(f"{PYTHON} -m mypy")
+    if shutil.which("shellcheck") is None:
+        sys.exit("shellcheck is missing: install Debian's shellcheck package")
+    # Found by extension and shebang among git's files, so a new script is
+    # linted without being listed anywhere.
+    scripts = shell_scripts()
+    c.run(shlex.join(["shellcheck", "--external-sources", *scripts]))
 
 
 @task

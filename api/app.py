@@ -13,7 +13,10 @@ from api.instrumentation import MetricsResource, RequestMetrics
 from api.metrics import Metrics
 from api.resources import GreetingResource, LivenessResource, ReadinessResource, VisitsResource
 from api.settings import Settings
-from api.store import MariaDBStore, VisitStore
+from api.store import MariaDBStore, StoreUnavailable, VisitStore
+
+# Seconds a client should wait before retrying while the database is away.
+RETRY_AFTER_SECONDS = 5
 
 
 def create_app(
@@ -30,6 +33,7 @@ def create_app(
     app = falcon.asgi.App(middleware=[RequestMetrics(metrics)])
     app.add_middleware(CloseAtShutdown(store))
     app.set_error_serializer(_serialize_error)
+    app.add_error_handler(StoreUnavailable, _database_unavailable)
     app.add_route("/", GreetingResource(store, settings.replica_name))
     app.add_route("/visits", VisitsResource(store))
     app.add_route("/healthz", LivenessResource())
@@ -47,6 +51,23 @@ class CloseAtShutdown:
 
     async def process_shutdown(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         await self._store.close()
+
+
+async def _database_unavailable(
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    error: StoreUnavailable,
+    params: dict[str, Any],
+) -> None:
+    # Any responder's StoreUnavailable becomes one 503. Raising an HTTPError
+    # (rather than filling resp here) lets Falcon's own handler answer it
+    # through _serialize_error, like every other error. "from None": the
+    # store's reason is the whole story; no traceback is chained to it.
+    raise falcon.HTTPServiceUnavailable(
+        title="database unavailable",
+        description=str(error),
+        retry_after=RETRY_AFTER_SECONDS,
+    ) from None
 
 
 def _serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:

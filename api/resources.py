@@ -1,4 +1,7 @@
-"""HTTP resources: one small class per route, the store injected."""
+"""HTTP resources: one small class per route, the store injected.
+
+None of them catches the store's StoreUnavailable: the app's error handler
+(api/app.py) turns it into the same 503 for every route."""
 
 from __future__ import annotations
 
@@ -7,18 +10,7 @@ import falcon.asgi
 
 from api import render
 from api.greeting import greeting_text
-from api.store import StoreUnavailable, VisitStore
-
-# Seconds a client should wait before retrying while the database is away.
-RETRY_AFTER_SECONDS = 5
-
-
-def unavailable(exc: StoreUnavailable) -> falcon.HTTPServiceUnavailable:
-    return falcon.HTTPServiceUnavailable(
-        title="database unavailable",
-        description=str(exc),
-        retry_after=RETRY_AFTER_SECONDS,
-    )
+from api.store import VisitStore
 
 
 class GreetingResource:
@@ -29,10 +21,7 @@ class GreetingResource:
         self._replica = replica
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        try:
-            counts = await self._store.record_visit(self._replica)
-        except StoreUnavailable as exc:
-            raise unavailable(exc) from None
+        counts = await self._store.record_visit(self._replica)
         if render.wants_json(req):
             resp.content_type = falcon.MEDIA_JSON
             resp.text = render.counts_json(self._replica, counts)
@@ -52,10 +41,7 @@ class VisitsResource:
         self._store = store
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        try:
-            counts = await self._store.counts()
-        except StoreUnavailable as exc:
-            raise unavailable(exc) from None
+        counts = await self._store.counts()
         resp.content_type = falcon.MEDIA_JSON
         resp.text = render.counts_json(None, counts)
         resp.cache_control = ["no-store"]
@@ -77,9 +63,6 @@ class ReadinessResource:
         self._store = store
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        try:
-            await self._store.ping()
-        except StoreUnavailable as exc:
-            raise unavailable(exc) from None
+        await self._store.ping()
         resp.content_type = falcon.MEDIA_TEXT
         resp.text = "ready\n"

@@ -1,1 +1,1 @@
-"""The benchmark behind `invoke bench`: see bench/run.py and the README's Performance section."""
+"""The benchmark behind `invoke bench`: see bench/run.py and docs/performance.md."""

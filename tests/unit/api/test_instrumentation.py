@@ -1,23 +1,15 @@
 """GET /metrics through falcon.testing with the in-memory store (the app's
-own registry: no gunicorn, no multiprocess directory), and the pieces behind
-it: the database errors' reason classes and the multiprocess directory."""
+own registry: no gunicorn, no multiprocess directory): every request counted
+by route and status, and the store's metrics in the scrape."""
 
 from __future__ import annotations
-
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import falcon.testing
 import pymysql
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import metrics_dir
 from api.app import create_app
-from api.db_errors import error_reason
 from api.metrics import Metrics
 from api.settings import Settings
 from tests.utils.memory_store import MemoryStore
@@ -170,117 +162,3 @@ def test_no_secret_or_message_reaches_the_scrape(store: MemoryStore, metrics: Me
     text = client.simulate_get("/metrics").text
     assert "hunter2" not in text
     assert "Access denied" not in text
-
-
-def _connect_error(host_port: tuple[str, int], timeout: float) -> pymysql.Error:
-    try:
-        pymysql.connect(
-            host=host_port[0], port=host_port[1], connect_timeout=timeout, read_timeout=timeout
-        )
-    except pymysql.Error as exc:
-        return exc
-    raise AssertionError("connected")
-
-
-def test_refused_connection_is_unreachable() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # bound, not listening: refused
-        assert error_reason(_connect_error(("127.0.0.1", port), 1)) == "unreachable"
-
-
-def test_silent_server_is_a_timeout() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()  # accepts, never greets: the handshake read times out
-        assert error_reason(_connect_error(sock.getsockname(), 0.2)) == "timeout"
-
-
-@pytest.mark.parametrize(
-    ("error", "reason"),
-    [
-        (pymysql.err.OperationalError(1045, "Access denied for user"), "access_denied"),
-        (pymysql.err.OperationalError(1044, "Access denied to database"), "access_denied"),
-        (pymysql.err.OperationalError(1142, "SELECT command denied"), "access_denied"),
-        (pymysql.err.OperationalError(2006, "MySQL server has gone away"), "unreachable"),
-        (pymysql.err.OperationalError(2013, "Lost connection during query"), "unreachable"),
-        (pymysql.err.OperationalError(1053, "Server shutdown in progress"), "unreachable"),
-        (pymysql.err.OperationalError(1049, "Unknown database 'visits'"), "other"),
-        (pymysql.err.InternalError("Packet sequence number wrong"), "other"),
-    ],
-)
-def test_error_reasons_come_from_the_code(error: pymysql.Error, reason: str) -> None:
-    assert error_reason(error) == reason
-
-
-def test_lost_connection_that_timed_out_is_a_timeout() -> None:
-    # PyMySQL raises this inside its handler of the socket's TimeoutError.
-    error = pymysql.err.OperationalError(2013, "Lost connection to MySQL server (timed out)")
-    error.__context__ = TimeoutError("timed out")
-    assert error_reason(error) == "timeout"
-
-
-def test_a_directory_set_after_the_client_was_imported_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # This process imported prometheus-client without the variable: samples
-    # stay in memory, so a multiprocess scrape would silently read nothing.
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    with pytest.raises(RuntimeError, match="do not preload"):
-        Metrics()
-
-
-def test_prepare_makes_a_private_directory_and_exports_it(tmp_path: Path) -> None:
-    environ: dict[str, str] = {}
-    made = metrics_dir.prepare(environ, temp_dir=str(tmp_path))
-    assert made.owned
-    assert environ["PROMETHEUS_MULTIPROC_DIR"] == str(made.path)
-    assert made.path.parent == tmp_path
-    assert made.path.name.startswith(f"visit-counter-metrics-{os.getpid()}-")
-    assert made.path.stat().st_mode & 0o777 == 0o700
-    metrics_dir.remove(made)
-    assert not made.path.exists()
-
-
-def test_the_hooks_find_the_exported_directory(tmp_path: Path) -> None:
-    assert metrics_dir.exported({}) is None
-    environ: dict[str, str] = {}
-    made = metrics_dir.prepare(environ, temp_dir=str(tmp_path))
-    assert metrics_dir.exported(environ) == made
-    users = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mine")}
-    assert metrics_dir.exported(users) == metrics_dir.MetricsDir(tmp_path / "mine", owned=False)
-
-
-def test_prepare_removes_what_gone_masters_left(tmp_path: Path) -> None:
-    gone = subprocess.Popen([sys.executable, "-c", ""])
-    gone.wait()
-    stale = [
-        tmp_path / f"visit-counter-metrics-{gone.pid}-x",  # its master is gone
-        tmp_path / f"visit-counter-metrics-{os.getpid()}-y",  # a master of our own PID
-    ]
-    live = tmp_path / f"visit-counter-metrics-{os.getppid()}-z"  # a running process's
-    unrelated = tmp_path / "something-else"
-    for directory in [*stale, live, unrelated]:
-        directory.mkdir()
-        (directory / "counter_1.db").write_bytes(b"")
-
-    made = metrics_dir.prepare({}, temp_dir=str(tmp_path))
-
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [made.path.name, live.name, unrelated.name]
-    )
-
-
-def test_a_users_directory_is_honoured_wiped_and_kept(tmp_path: Path) -> None:
-    given = tmp_path / "mine"
-    given.mkdir()
-    (given / "counter_123.db").write_bytes(b"stale")
-    (given / "notes.txt").write_text("not ours")
-    environ = {"PROMETHEUS_MULTIPROC_DIR": str(given)}
-
-    made = metrics_dir.prepare(environ, temp_dir=str(tmp_path))
-    assert made.path == given
-    assert not made.owned
-    assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
-    metrics_dir.remove(made)
-    assert given.exists()

@@ -1,5 +1,6 @@
 """The project builds as a package: the product's modules, its licence, and the
-classifier that keeps it off every package index."""
+classifier that keeps it off every package index. (Its own tier: it needs git
+and ``python -m build``.)"""
 
 from __future__ import annotations
 

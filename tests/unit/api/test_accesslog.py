@@ -1,17 +1,14 @@
 """The access-log line (the gthread server's format plus the request id, or
-JSON), the request id, and the JSON formatter of the error lines."""
+JSON) and the request id."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from typing import Any
 
 import pytest
 
 from api.accesslog import format_json_line, format_line, request_id
-from api.logformat import JsonFormatter, gunicorn_logconfig
 
 
 def scope(**overrides: Any) -> dict[str, Any]:
@@ -78,26 +75,3 @@ def test_any_other_request_id_is_replaced_by_a_new_one(sent: bytes) -> None:
 
 def test_a_missing_request_id_is_made() -> None:
     assert len(request_id(scope())) == 32
-
-
-def test_error_lines_are_one_json_object_even_with_a_traceback() -> None:
-    try:
-        raise ValueError("boom\nsecond line")
-    except ValueError:
-        record = logging.LogRecord(
-            "api.store", logging.WARNING, __file__, 1, "database unavailable: %s", ("x",),
-            sys.exc_info(),
-        )  # fmt: skip
-    line = JsonFormatter().format(record)
-    assert "\n" not in line
-    fields = json.loads(line)
-    assert fields["level"] == "warning"
-    assert fields["logger"] == "api.store"
-    assert fields["message"] == "database unavailable: x"
-    assert "ValueError: boom" in fields["exception"]
-
-
-def test_gunicorn_lines_turn_json_only_when_asked() -> None:
-    assert gunicorn_logconfig("text") == {}
-    formatter = gunicorn_logconfig("json")["formatters"]
-    assert formatter == {"generic": {"()": "api.logformat.JsonFormatter"}}
