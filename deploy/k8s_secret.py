@@ -41,7 +41,8 @@ SECRET_KEYS = ("DB_PASSWORD", "DB_ROOT_PASSWORD")
 
 # Which compose.yaml environment variable of which service carries which
 # Secret key. In Kubernetes each of them becomes NAME_FILE, the path of the
-# key's file (deploy.k8s_patch), and Compose's value of it is the key's value.
+# key's file (k8s/patches/*-deployment.yaml mount them; deploy.k8s_base takes
+# the literal out of the base), and Compose's value of it is the key's value.
 SECRET_ENV: Mapping[str, Mapping[str, str]] = {
     "api": {"DB_PASSWORD": "DB_PASSWORD"},
     "db": {"MARIADB_PASSWORD": "DB_PASSWORD", "MARIADB_ROOT_PASSWORD": "DB_ROOT_PASSWORD"},
