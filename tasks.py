@@ -97,7 +97,7 @@ def logs(c: Context, service: str = "", follow: bool = False) -> None:
 
 @task(help={"kompose": "the kompose executable (default: kompose on PATH)"})
 def k8s_gen(c: Context, kompose: str = "kompose") -> None:
-    """Generate k8s/ from compose.yaml (kompose, then patches) and k8s/secret.env."""
+    """Generate k8s/base/ from compose.yaml (kompose) and k8s/secret.env; kustomize patches it."""
     # deploy/k8s_gen.py holds the logic and prints the kompose command it runs.
     c.run(f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
 

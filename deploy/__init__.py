@@ -1,9 +1,9 @@
 """Deployment tooling: the logic behind tasks.py's Kubernetes and VM tasks.
 
-- ``deploy.k8s_gen``: ``invoke k8s-gen``, compose.yaml -> kompose -> patches -> ``k8s/``,
-  with ``deploy.kompose`` (running the pinned kompose), ``deploy.k8s_manifests``
-  (kompose's objects with the YAML in ``deploy/k8s/``) and ``deploy.k8s_patch``
-  (the patches that are code).
+- ``deploy.k8s_gen``: ``invoke k8s-gen``, compose.yaml -> kompose -> ``k8s/base/``,
+  with ``deploy.kompose`` (running the pinned kompose) and ``deploy.k8s_base``
+  (only what kustomize cannot do to kompose's objects); kustomize applies
+  ``k8s/kustomization.yaml``'s patches and components.
 - ``deploy.k8s_secret``: the database passwords for the Kubernetes Secret, as
   ``docker compose config`` resolves them, written to the gitignored ``k8s/secret.env``.
 - ``deploy.k8s_deploy``: ``invoke k8s-deploy``, the one deploy path for every

@@ -162,7 +162,7 @@ def check_credentials(shell: Shell, kubectl: Kubectl, namespace: str, secret_env
 
 
 def check_node_ports(shell: Shell, options: DeployOptions, namespace: str) -> None:
-    ports = node_ports(options.repo / "k8s")
+    ports = node_ports(options.repo / "k8s" / "base")
     if not ports:
         return
     services = options.kubectl("get", "services", "--all-namespaces", "--output", "json")
@@ -194,7 +194,7 @@ def deploy(options: DeployOptions, shell: Shell) -> Survey | None:
 
     if options.build:
         shell.run(["docker", "build", "--tag", API_IMAGE, options.path(".")])
-    images = image_loader.manifest_images(options.repo / "k8s")
+    images = image_loader.manifest_images(options.repo / "k8s" / "base")
     ids = image_loader.load_images(shell, loader, images, built=API_IMAGE)
 
     exists = kubectl("get", "namespace", namespace, "--ignore-not-found", "--output", "name")

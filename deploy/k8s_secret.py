@@ -33,13 +33,16 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from deploy.errors import DeployError, exit_status
+
 # The Secret's keys, named as in .env and compose.yaml. Only the passwords are
 # secret; the database and user names are ordinary settings in the manifests.
 SECRET_KEYS = ("DB_PASSWORD", "DB_ROOT_PASSWORD")
 
 # Which compose.yaml environment variable of which service carries which
 # Secret key. In Kubernetes each of them becomes NAME_FILE, the path of the
-# key's file (deploy.k8s_patch), and Compose's value of it is the key's value.
+# key's file (k8s/patches/*-deployment.yaml mount them; deploy.k8s_base takes
+# the literal out of the base), and Compose's value of it is the key's value.
 SECRET_ENV: Mapping[str, Mapping[str, str]] = {
     "api": {"DB_PASSWORD": "DB_PASSWORD"},
     "db": {"MARIADB_PASSWORD": "DB_PASSWORD", "MARIADB_ROOT_PASSWORD": "DB_ROOT_PASSWORD"},
@@ -49,8 +52,8 @@ COMPOSE_HINT = (
 )
 
 
-class SecretError(ValueError):
-    """Bad or missing input; the message is one line meant for the user."""
+# deploy.k8s_deploy still catches it by this name until it catches DeployError.
+SecretError = DeployError
 
 
 def compose_config_command(compose_file: Path, env_file: Path | None) -> list[str]:
@@ -63,9 +66,9 @@ def compose_config_command(compose_file: Path, env_file: Path | None) -> list[st
 def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str, object]:
     """compose.yaml as ``docker compose config --format json`` resolves it."""
     if shutil.which("docker") is None:
-        raise SecretError(f"docker not found: {COMPOSE_HINT}")
+        raise DeployError(f"docker not found: {COMPOSE_HINT}")
     if env_file is not None and not env_file.is_file():
-        raise SecretError(f"{env_file} not found")
+        raise DeployError(f"{env_file} not found")
     compose_file = compose_file.resolve()
     result = subprocess.run(  # noqa: S603 (docker, with paths the user chose)
         compose_config_command(compose_file, env_file and env_file.resolve()),
@@ -80,7 +83,7 @@ def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str
         reason = lines[-1].replace(f"{compose_file.parent}{os.sep}", "")
         if "is not a docker command" in reason:
             reason += f" ({COMPOSE_HINT})"
-        raise SecretError(f"`docker compose config` failed: {reason}")
+        raise DeployError(f"`docker compose config` failed: {reason}")
     config: dict[str, object] = json.loads(result.stdout)
     return config
 
@@ -101,15 +104,15 @@ def secret_values_from_config(config: Mapping[str, object]) -> dict[str, str]:
         for variable, key in variables.items():
             raw = environment.get(variable) if isinstance(environment, dict) else None
             if not isinstance(raw, str):
-                raise SecretError(f"compose.yaml's {service} service sets no {variable}")
+                raise DeployError(f"compose.yaml's {service} service sets no {variable}")
             value = unescape(raw)
             if values.setdefault(key, value) != value:
-                raise SecretError(f"compose.yaml gives {variable} another value than {key}")
+                raise DeployError(f"compose.yaml gives {variable} another value than {key}")
     for key, value in values.items():
         if not value:
-            raise SecretError(f"{key} is empty; the database needs a password")
+            raise DeployError(f"{key} is empty; the database needs a password")
         if "\n" in value or "\r" in value or value != value.strip():
-            raise SecretError(
+            raise DeployError(
                 f"{key} has a newline or leading/trailing white space, "
                 "which a KEY=VALUE secret file cannot hold"
             )
@@ -152,14 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     repo: Path = args.repo
     output: Path = args.output or repo / "k8s" / "secret.env"
-    try:
-        values = secret_values(repo / "compose.yaml", args.env_file)
-    except (SecretError, OSError) as exc:
-        print(f"k8s-secret: {exc}", file=sys.stderr)
-        return 1
-    write_private_file(output, render_secret_env(values))
-    print(f"k8s-secret: wrote {output} ({', '.join(SECRET_KEYS)}) from `docker compose config`")
-    return 0
+
+    def write() -> None:
+        try:
+            values = secret_values(repo / "compose.yaml", args.env_file)
+        except OSError as exc:
+            raise DeployError(str(exc)) from None
+        write_private_file(output, render_secret_env(values))
+        print(f"k8s-secret: wrote {output} ({', '.join(SECRET_KEYS)}) from `docker compose config`")
+
+    return exit_status("k8s-secret", write)
 
 
 if __name__ == "__main__":

@@ -18,27 +18,25 @@ from typing import Any
 
 import yaml
 
+from deploy.errors import DeployError
+
 KOMPOSE_VERSION = "1.38.0"
 KOMPOSE_INSTALL = "sudo bash ci/install-kompose.sh"
 
 Obj = dict[str, Any]
 
 
-class KomposeError(Exception):
-    """A missing or wrong kompose, or input it refused; one line for the user."""
-
-
 def find_kompose(kompose: str) -> str:
-    """The path of a kompose reporting KOMPOSE_VERSION, else KomposeError."""
+    """The path of a kompose reporting KOMPOSE_VERSION, else DeployError."""
     path = shutil.which(kompose)
     if path is None:
-        raise KomposeError(f"kompose not found; install {KOMPOSE_VERSION} with `{KOMPOSE_INSTALL}`")
+        raise DeployError(f"kompose not found; install {KOMPOSE_VERSION} with `{KOMPOSE_INSTALL}`")
     result = subprocess.run(  # noqa: S603 (a tool path the user chose)
         [path, "version"], capture_output=True, text=True, check=False, timeout=30
     )
     reported = result.stdout.split()[0] if result.returncode == 0 and result.stdout else ""
     if reported != KOMPOSE_VERSION:
-        raise KomposeError(
+        raise DeployError(
             f"{path} is kompose {reported or '(unknown version)'}, not {KOMPOSE_VERSION}; "
             f"install the pinned one with `{KOMPOSE_INSTALL}`"
         )
@@ -84,9 +82,7 @@ def run_kompose(compose_file: Path, kompose: str, workdir: Path) -> list[Obj]:
         command, cwd=workdir, env=env, capture_output=True, text=True, check=False, timeout=300
     )
     if result.returncode != 0:
-        raise KomposeError(
-            f"kompose rejected compose.yaml: {kompose_error(result.stderr, workdir)}"
-        )
+        raise DeployError(f"kompose rejected compose.yaml: {kompose_error(result.stderr, workdir)}")
     objects: list[Obj] = []
     for path in sorted((workdir / "out").glob("*.yaml")):
         objects.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)

@@ -20,7 +20,7 @@ from tests.utils.manifests import (
     KOMPOSE_HINT,
     KUBECTL_HINT,
     Rendered,
-    committed_k8s_files,
+    copy_committed_k8s,
     k8s_gen,
 )
 from tests.utils.run import run
@@ -44,9 +44,11 @@ def checkov() -> str:
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory, kompose: str) -> Path:
-    """A temp repo holding only compose.yaml, after `k8s-gen` ran on it (no .env)."""
+    """A temp repo holding only compose.yaml and the hand-written part of k8s/,
+    after `k8s-gen` ran on it (no .env)."""
     repo = tmp_path_factory.mktemp("generated")
     shutil.copyfile(REPO_ROOT / "compose.yaml", repo / "compose.yaml")
+    copy_committed_k8s(repo / "k8s", generated=False)
     result = k8s_gen(repo, kompose)
     assert result.returncode == 0, result.stderr
     return repo
@@ -63,9 +65,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, kubectl: str) -> Rendered
     """
     work = tmp_path_factory.mktemp("rendered")
     k8s = work / "k8s"
-    k8s.mkdir()
-    for name in committed_k8s_files():
-        shutil.copyfile(REPO_ROOT / "k8s" / name, k8s / name)
+    copy_committed_k8s(k8s)
     passwords = {
         "DB_PASSWORD": "pw-" + secrets.token_hex(12),
         "DB_ROOT_PASSWORD": "root-" + secrets.token_hex(12),

@@ -1,5 +1,5 @@
-"""`invoke k8s-gen`: reproduces the committed k8s/, keeps credentials out of it,
-and refuses bad input with one line and nothing written."""
+"""`invoke k8s-gen`: reproduces the committed k8s/base/, keeps credentials out
+of k8s/, and refuses bad input with one line and nothing written."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from deploy.k8s_gen import GENERATED_MARK
 from deploy.k8s_secret import SECRET_KEYS
 from deploy.kompose import KOMPOSE_VERSION
 from localservers.project import REPO_ROOT
-from tests.utils.manifests import committed_k8s_files, k8s_gen, snapshot
+from tests.utils.manifests import committed_k8s_files, copy_committed_k8s, k8s_gen, snapshot
 from tests.utils.run import Completed, run
 
 
@@ -30,6 +30,13 @@ def generated_files(repo: Path) -> dict[str, bytes]:
     return {k: v for k, v in snapshot(repo / "k8s").items() if k != "secret.env"}
 
 
+def repo_with_sources(tmp_path: Path) -> Path:
+    """A temp repo with compose.yaml and the hand-written part of k8s/."""
+    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    copy_committed_k8s(tmp_path / "k8s", generated=False)
+    return tmp_path
+
+
 def test_k8s_gen_reproduces_committed_k8s_byte_for_byte(generated: Path) -> None:
     committed = {name: (REPO_ROOT / "k8s" / name).read_bytes() for name in committed_k8s_files()}
     fresh = generated_files(generated)
@@ -39,19 +46,25 @@ def test_k8s_gen_reproduces_committed_k8s_byte_for_byte(generated: Path) -> None
 
 
 def test_k8s_gen_is_deterministic(generated: Path, kompose: str, tmp_path: Path) -> None:
-    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
-    assert k8s_gen(tmp_path, kompose).returncode == 0
-    assert generated_files(tmp_path) == generated_files(generated)
+    repo = repo_with_sources(tmp_path)
+    assert k8s_gen(repo, kompose).returncode == 0
+    assert generated_files(repo) == generated_files(generated)
 
 
-def test_committed_k8s_has_only_generated_files_and_no_secret_env() -> None:
+def test_committed_base_has_only_generated_files_and_no_secret_env() -> None:
     names = committed_k8s_files()
-    assert "kustomization.yaml" in names
+    assert {"kustomization.yaml", "base/kustomization.yaml"} <= set(names)
     assert "secret.env" not in names
+    generated = committed_k8s_files(generated=True)
+    assert len(generated) > 5
     for name in names:
         text = (REPO_ROOT / "k8s" / name).read_text()
-        assert text.startswith(GENERATED_MARK), f"k8s/{name} lacks the generated-file header"
-        assert f"kompose {KOMPOSE_VERSION}" in text.splitlines()[0]
+        if name in generated:
+            assert text.startswith(GENERATED_MARK), f"k8s/{name} lacks the generated-file header"
+            assert f"kompose {KOMPOSE_VERSION}" in text.splitlines()[0]
+        else:
+            # Hand-written: k8s-gen never writes or removes it.
+            assert GENERATED_MARK not in text, f"k8s/{name} is hand-written, outside base/"
     assert run("git", "check-ignore", "--quiet", "k8s/secret.env", check=False).returncode == 0
 
 
@@ -80,7 +93,7 @@ def test_secret_env_from_dev_defaults_is_private(generated: Path) -> None:
 def test_env_file_sets_secret_but_not_manifests(
     generated: Path, kompose: str, tmp_path: Path
 ) -> None:
-    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    repo_with_sources(tmp_path)
     # Every key of .env.example, changed: the committed manifests must not
     # follow a developer's .env (kompose would interpolate it), only secret.env.
     (tmp_path / ".env").write_text(
@@ -100,17 +113,17 @@ def generate_from(
     edits: tuple[tuple[str, str], ...], kompose: str, tmp_path: Path
 ) -> dict[str, Any]:
     """k8s-gen on compose.yaml with each (old, new) text replaced once: file
-    name -> object."""
+    name -> object of k8s/base/."""
     compose = (REPO_ROOT / "compose.yaml").read_text()
     for old, new in edits:
         assert compose.count(old) == 1, old
         compose = compose.replace(old, new)
+    repo_with_sources(tmp_path)
     (tmp_path / "compose.yaml").write_text(compose)
     result = k8s_gen(tmp_path, kompose)
     assert result.returncode == 0, result.stderr
-    return {
-        path.name: yaml.safe_load(path.read_text()) for path in (tmp_path / "k8s").glob("*.yaml")
-    }
+    base = tmp_path / "k8s" / "base"
+    return {path.name: yaml.safe_load(path.read_text()) for path in base.glob("*.yaml")}
 
 
 def pod(objects: dict[str, Any], name: str) -> Any:
@@ -178,9 +191,7 @@ def test_secret_env_format_is_documented_key_value_lines() -> None:
 def repo_with_k8s(tmp_path: Path) -> Path:
     """A temp repo whose k8s/ already holds the committed files and a secret.env."""
     shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
-    (tmp_path / "k8s").mkdir()
-    for name in committed_k8s_files():
-        shutil.copyfile(REPO_ROOT / "k8s" / name, tmp_path / "k8s" / name)
+    copy_committed_k8s(tmp_path / "k8s")
     (tmp_path / "k8s" / "secret.env").write_text("DB_PASSWORD=old\nDB_ROOT_PASSWORD=old-root\n")
     return tmp_path
 
@@ -275,6 +286,21 @@ def test_wrong_kompose_version(repo_with_k8s: Path, tmp_path: Path) -> None:
     )
 
 
+def test_kubectl_missing(repo_with_k8s: Path, kompose: str) -> None:
+    # k8s-gen renders the result with kubectl's kustomize before writing it.
+    before = snapshot(repo_with_k8s / "k8s")
+    result = k8s_gen(repo_with_k8s, kompose, "--kubectl", "kubectl-not-installed-here")
+    assert_refused(result, before, repo_with_k8s, "kubectl not found", "requirements-dev.txt")
+
+
+def test_a_patch_kustomize_cannot_apply(repo_with_k8s: Path, kompose: str) -> None:
+    patch = repo_with_k8s / "k8s" / "patches" / "api-deployment.yaml"
+    patch.write_text(patch.read_text().replace("replicas: 3", "replicas: [3"))
+    before = snapshot(repo_with_k8s / "k8s")
+    result = k8s_gen(repo_with_k8s, kompose)
+    assert_refused(result, before, repo_with_k8s, "`kubectl kustomize k8s/` fails")
+
+
 def test_kompose_missing(repo_with_k8s: Path) -> None:
     before = snapshot(repo_with_k8s / "k8s")
     result = k8s_gen(repo_with_k8s, "kompose-not-installed-here")
@@ -285,11 +311,12 @@ def test_kompose_missing(repo_with_k8s: Path) -> None:
 
 def test_k8s_gen_removes_stale_generated_files_only(repo_with_k8s: Path, kompose: str) -> None:
     k8s = repo_with_k8s / "k8s"
-    (k8s / "old-service.yaml").write_text(GENERATED_MARK + " from an older compose.yaml\n")
-    (k8s / "my-overlay-note.yaml").write_text("# mine\n")
+    (k8s / "base" / "old-service.yaml").write_text(GENERATED_MARK + " from an older compose.yaml\n")
+    (k8s / "base" / "my-overlay-note.yaml").write_text("# mine\n")
     result = k8s_gen(repo_with_k8s, kompose)
     assert result.returncode == 0, result.stderr
-    assert not (k8s / "old-service.yaml").exists()
-    assert (k8s / "my-overlay-note.yaml").exists()
-    assert not [p for p in os.listdir(k8s) if p.startswith(".")], "temp files left behind"
+    assert not (k8s / "base" / "old-service.yaml").exists()
+    assert (k8s / "base" / "my-overlay-note.yaml").exists()
+    for folder in (k8s, k8s / "base"):
+        assert not [p for p in os.listdir(folder) if p.startswith(".")], "temp files left behind"
     assert re.fullmatch(r"DB_PASSWORD=.+\nDB_ROOT_PASSWORD=.+\n", (k8s / "secret.env").read_text())

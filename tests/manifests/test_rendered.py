@@ -7,6 +7,7 @@ import ast
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -386,16 +387,88 @@ def test_checkov_passes_with_each_skip_justified(rendered: Rendered, checkov: st
         assert len(reason) > 20, f"{check['check_id']} on {check['resource']} lacks a reason"
 
 
+def listed_files(kustomization_file: Path) -> set[Path]:
+    """The files a kustomization (or Component) lists, those of the folders it
+    lists included."""
+    kustomization = yaml.safe_load(kustomization_file.read_text())
+    folder = kustomization_file.parent
+    listed: set[Path] = set()
+    for entry in [*kustomization.get("resources", []), *kustomization.get("components", [])]:
+        path = (folder / entry).resolve()
+        listed |= (
+            {path / "kustomization.yaml", *listed_files(path / "kustomization.yaml")}
+            if path.is_dir()
+            else {path}
+        )
+    listed |= {(folder / patch["path"]).resolve() for patch in kustomization.get("patches", [])}
+    return listed
+
+
 def test_kubectl_kustomize_is_what_apply_k_applies(rendered: Rendered, kubectl: str) -> None:
     # `kubectl apply -k` renders with the same built-in kustomize; the
-    # kustomization must list every manifest, so nothing is left unapplied.
-    kustomization = yaml.safe_load(
-        (rendered.path.parent / "k8s" / "kustomization.yaml").read_text()
-    )
-    listed = set(kustomization["resources"])
-    on_disk = {p.name for p in (rendered.path.parent / "k8s").glob("*.yaml")} - {
-        "kustomization.yaml"
-    }
-    assert listed == on_disk
+    # kustomizations must list every manifest and patch, so nothing is left
+    # unapplied.
+    k8s = (rendered.path.parent / "k8s").resolve()
+    top = k8s / "kustomization.yaml"
+    on_disk = {p.resolve() for p in k8s.rglob("*.yaml")} - {top}
+    assert listed_files(top) == on_disk
+    kustomization = yaml.safe_load(top.read_text())
+    [generator] = kustomization["secretGenerator"]
+    assert generator["envs"] == ["secret.env"], "users find the passwords in k8s/secret.env"
     version = run(kubectl, "version", "--client", "-o", "json")
     assert json.loads(version.stdout)["kustomizeVersion"]
+
+
+def test_network_policies_are_a_component(rendered: Rendered) -> None:
+    # An opt-in part (like the replicated database to come): a kustomize
+    # Component that the top kustomization includes.
+    k8s = rendered.path.parent / "k8s"
+    component = yaml.safe_load(
+        (k8s / "components" / "network-policies" / "kustomization.yaml").read_text()
+    )
+    assert component["kind"] == "Component"
+    assert component["apiVersion"] == "kustomize.config.k8s.io/v1alpha1"
+    top = yaml.safe_load((k8s / "kustomization.yaml").read_text())
+    assert "components/network-policies" in top["components"]
+
+
+def test_selectors_stay_what_running_clusters_have(rendered: Rendered) -> None:
+    # A Deployment's selector is immutable: `kubectl apply` onto a cluster that
+    # runs an older k8s/ fails if it changes. Name and component, exactly.
+    for obj in rendered.objects:
+        if obj["kind"] not in ("Deployment", "Service"):
+            continue
+        selector = obj["spec"]["selector"]
+        selector = selector["matchLabels"] if obj["kind"] == "Deployment" else selector
+        assert selector == {
+            "app.kubernetes.io/component": obj["metadata"]["labels"]["app.kubernetes.io/component"],
+            "app.kubernetes.io/name": "visit-counter",
+        }, f"{obj['kind']} {obj['metadata']['name']}"
+    assert "io.kompose" not in rendered.text, "kompose's own labels are left in"
+
+
+@pytest.mark.parametrize(
+    ("name", "port", "port_name"), [("api", 8000, "http"), ("db", 3306, "mysql")]
+)
+def test_ports_are_named_and_targeted_by_name(
+    rendered: Rendered, name: str, port: int, port_name: str
+) -> None:
+    deployment = rendered.get("Deployment", name)
+    assert container(deployment)["ports"] == [
+        {"containerPort": port, "name": port_name, "protocol": "TCP"}
+    ]
+    for probe in PROBES:
+        action = container(deployment)[probe]
+        if "httpGet" in action:
+            assert action["httpGet"]["port"] == port_name, probe
+    [service_port] = rendered.get("Service", name)["spec"]["ports"]
+    assert service_port["name"] == service_port["targetPort"] == port_name
+    assert service_port["protocol"] == "TCP"
+
+
+def test_every_object_says_why_it_has_no_namespace(rendered: Rendered) -> None:
+    # The Secret and the components' objects too: k8s/patches/all.yaml
+    # targets every object kustomize renders.
+    for obj in rendered.objects:
+        annotations = obj["metadata"].get("annotations", {})
+        assert annotations.get("checkov.io/skip1", "").startswith("CKV_K8S_21="), obj["kind"]

@@ -54,7 +54,7 @@ def test_wheel_holds_the_product_and_not_the_tests(wheel: zipfile.ZipFile) -> No
 
 
 def test_wheel_holds_every_file_the_packages_track(wheel: zipfile.ZipFile) -> None:
-    # Data files too: k8s-gen reads its patches from deploy/k8s/.
+    # Data files too: bench's Lua scripts.
     tracked = run("git", "ls-files", *sorted(product_packages())).stdout.split()
     assert tracked
     assert set(tracked) <= set(wheel.namelist())

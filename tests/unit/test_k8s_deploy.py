@@ -62,9 +62,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the repository's k8s/ and compose.yaml, as the working
     directory, with stand-in kubectl and docker on PATH (never run: the
     executor is scripted; they only satisfy the installed-tools check)."""
-    (tmp_path / "k8s").mkdir()
-    for manifest in (REPO_ROOT / "k8s").glob("*.yaml"):
-        shutil.copy(manifest, tmp_path / "k8s")
+    shutil.copytree(
+        REPO_ROOT / "k8s", tmp_path / "k8s", ignore=shutil.ignore_patterns("secret.env")
+    )
     shutil.copy(REPO_ROOT / "compose.yaml", tmp_path)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -211,9 +211,9 @@ def test_an_image_already_on_the_node_under_the_same_id_is_recognised() -> None:
 
 
 def test_the_images_and_node_port_come_from_the_manifests() -> None:
-    images = image_loader.manifest_images(REPO_ROOT / "k8s")
+    images = image_loader.manifest_images(REPO_ROOT / "k8s" / "base")
     assert sorted(images) == ["mariadb:11.8", "visit-counter-api:dev"]
-    assert k8s_deploy.node_ports(REPO_ROOT / "k8s") == {30001}
+    assert k8s_deploy.node_ports(REPO_ROOT / "k8s" / "base") == {30001}
 
 
 def test_images_are_found_in_any_manifest_layout(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localservers.project import REPO_ROOT
 from tests.utils.run import Completed, run
 
 Obj = dict[str, Any]
@@ -25,10 +27,24 @@ def k8s_gen(repo: Path, kompose: str, *extra: str) -> Completed:
     )  # fmt: skip
 
 
-def committed_k8s_files() -> list[str]:
-    """Names of the files under k8s/ that git tracks."""
+def committed_k8s_files(*, generated: bool | None = None) -> list[str]:
+    """Paths, relative to k8s/, of the files under k8s/ that git tracks: all,
+    or only the generated base (``generated=True``) or only the hand-written
+    rest (``generated=False``)."""
     listed = run("git", "ls-files", "k8s").stdout.split()
-    return sorted(Path(name).name for name in listed)
+    names = sorted(str(Path(name).relative_to("k8s")) for name in listed)
+    if generated is None:
+        return names
+    return [name for name in names if name.startswith("base/") == generated]
+
+
+def copy_committed_k8s(destination: Path, *, generated: bool | None = None) -> None:
+    """The committed files of k8s/ (see :func:`committed_k8s_files`) into
+    ``destination``, folders kept."""
+    for name in committed_k8s_files(generated=generated):
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / "k8s" / name, target)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -93,7 +93,7 @@ def rendered_manifests(tmp_path: Path) -> list[dict[str, Any]]:
     values differ)."""
     source = REPO_ROOT / "k8s"
     assert (source / "kustomization.yaml").is_file(), (
-        "k8s/kustomization.yaml not found: `invoke k8s-gen` generates k8s/"
+        "k8s/kustomization.yaml not found: it is committed (`invoke k8s-gen` writes k8s/base/)"
     )
     copy = tmp_path / "k8s"
     shutil.copytree(source, copy)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.errors import DeployError
 from deploy.k8s_secret import (
-    SecretError,
     compose_config_command,
     render_secret_env,
     secret_values_from_config,
@@ -33,7 +33,7 @@ def test_each_key_comes_from_its_variables_with_dollars_unescaped() -> None:
 
 
 def test_api_and_database_must_get_the_same_password() -> None:
-    with pytest.raises(SecretError, match="MARIADB_PASSWORD another value than DB_PASSWORD"):
+    with pytest.raises(DeployError, match="MARIADB_PASSWORD another value than DB_PASSWORD"):
         secret_values_from_config(config("one", "two", "root"))
 
 
@@ -42,7 +42,7 @@ def test_a_variable_compose_yaml_no_longer_sets_is_named() -> None:
     services = resolved["services"]
     assert isinstance(services, dict)
     del services["db"]["environment"]["MARIADB_ROOT_PASSWORD"]
-    with pytest.raises(SecretError, match="db service sets no MARIADB_ROOT_PASSWORD"):
+    with pytest.raises(DeployError, match="db service sets no MARIADB_ROOT_PASSWORD"):
         secret_values_from_config(resolved)
 
 
@@ -55,7 +55,7 @@ def test_a_variable_compose_yaml_no_longer_sets_is_named() -> None:
     ],
 )
 def test_a_password_secret_env_cannot_carry_is_refused(password: str, complaint: str) -> None:
-    with pytest.raises(SecretError, match=re.escape(complaint)):
+    with pytest.raises(DeployError, match=re.escape(complaint)):
         secret_values_from_config(config(password, password, "root"))
 
 

@@ -1,0 +1,192 @@
+"""kompose's objects made into ``k8s/base/``: only what kustomize cannot do.
+
+kustomize merges everything else (``k8s/kustomization.yaml``: the patches in
+``k8s/patches/``, the labels, the Secret, the components). What stays code,
+and why:
+
+- kompose's ``io.kompose.*`` labels come out: kustomize can add labels but not
+  remove them, and the Deployments' selectors (immutable on a live cluster)
+  are the recommended labels kustomize adds, nothing else.
+- The literal passwords come out: kompose writes compose.yaml's development
+  defaults into the env, the base is committed, and no credential may be.
+  The patches mount the Secret's files instead (``NAME_FILE``).
+- Ports get names (:data:`PORT_NAMES`): kompose writes numbers, compose.yaml
+  has nothing kompose turns into a port name, and naming the readiness
+  probe's port in a patch would restate compose.yaml's readiness labels.
+- Memory in ``Mi``/``Gi``: kompose writes compose.yaml's sizes in bytes; a
+  patch saying ``192Mi`` would be a second place for compose.yaml's limit.
+
+And :func:`check_rendered`, on what kustomize rendered: the facts that hold
+only because compose.yaml and the patches agree.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from deploy.errors import DeployError
+
+Obj = dict[str, Any]
+
+COMPONENT = "app.kubernetes.io/component"
+# The name of each container port, by container (compose.yaml's service).
+# The probes, the Services and the NetworkPolicies (k8s/components/) use them.
+PORT_NAMES: Mapping[str, Mapping[int, str]] = {"api": {8000: "http"}, "db": {3306: "mysql"}}
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+_MIB = 1024 * 1024
+
+
+def file_name(obj: Obj) -> str:
+    """kompose's file name for an object, also its name in k8s/base/."""
+    return f"{obj['metadata']['name']}-{obj['kind'].lower()}.yaml"
+
+
+def container_of(deployment: Obj) -> Obj:
+    containers: list[Obj] = deployment["spec"]["template"]["spec"]["containers"]
+    if len(containers) != 1:
+        raise DeployError(
+            f"Deployment {deployment['metadata']['name']} has {len(containers)} containers"
+        )
+    return containers[0]
+
+
+def without_kompose_labels(obj: Obj) -> Obj:
+    """``obj`` without kompose's ``io.kompose.*`` labels and selectors (and
+    without the maps that held only them: the patches add the project's)."""
+    stripped = copy.deepcopy(obj)
+    spec = stripped.get("spec", {})
+    selector_owner = spec if stripped["kind"] in ("Deployment", "Service") else {}
+    template = spec.get("template", {})
+    for owner, key in (
+        (stripped.get("metadata", {}), "labels"),
+        (selector_owner.get("selector", {}), "matchLabels"),
+        (selector_owner, "selector"),
+        (template.get("metadata", {}), "labels"),
+    ):
+        labels = owner.get(key)
+        if not isinstance(labels, dict):
+            continue
+        for name in [k for k in labels if k.startswith("io.kompose.")]:
+            del labels[name]
+        if not labels:
+            del owner[key]
+    return stripped
+
+
+def without_secret_env(deployment: Obj, variables: Iterable[str]) -> tuple[Obj, list[str]]:
+    """``deployment`` without the env entries ``variables``, and the literal
+    values taken out (none of them may be written anywhere)."""
+    result = copy.deepcopy(deployment)
+    container = container_of(result)
+    env = {entry["name"]: entry for entry in container.get("env", [])}
+    wanted = list(variables)
+    absent = sorted(set(wanted) - set(env))
+    if absent:
+        raise DeployError(f"kompose output has no env {', '.join(absent)} in {container['name']}")
+    container["env"] = [entry for entry in container["env"] if entry["name"] not in wanted]
+    return result, [str(env[name].get("value", "")) for name in wanted if env[name].get("value")]
+
+
+def port_name(container: Obj, number: int) -> str:
+    name = PORT_NAMES.get(container["name"], {}).get(number)
+    if name is None:
+        raise DeployError(
+            f"{container['name']} has no named container port {number}: "
+            "name it in deploy/k8s_base.py's PORT_NAMES"
+        )
+    return name
+
+
+def with_named_ports(deployment: Obj, service: Obj | None) -> tuple[Obj, Obj | None]:
+    """The container's ports named; its probes and the Service target them by
+    name, and each Service port takes its target's name and protocol."""
+    deployment, service = copy.deepcopy(deployment), copy.deepcopy(service)
+    container = container_of(deployment)
+    for port in container.get("ports", []):
+        port["name"] = port_name(container, port["containerPort"])
+    for probe in (container.get(name) for name in PROBES):
+        for action in ("httpGet", "tcpSocket"):
+            if probe and isinstance(probe.get(action, {}).get("port"), int):
+                probe[action]["port"] = port_name(container, probe[action]["port"])
+    for port in service["spec"]["ports"] if service else []:
+        target = port.get("targetPort", port["port"])
+        name = port_name(container, target) if isinstance(target, int) else str(target)
+        [protocol] = [p.get("protocol", "TCP") for p in container["ports"] if p["name"] == name]
+        port.update(name=name, targetPort=name, protocol=protocol)
+    return deployment, service
+
+
+def canonical_quantity(value: Any) -> Any:
+    """A size in bytes ("201326592") as whole ``NMi`` or ``NGi``, as people write it."""
+    if not (isinstance(value, str) and value.isdigit()) or int(value) % _MIB:
+        return value
+    mebibytes = int(value) // _MIB
+    return f"{mebibytes // 1024}Gi" if mebibytes % 1024 == 0 else f"{mebibytes}Mi"
+
+
+def with_canonical_resources(deployment: Obj) -> Obj:
+    result = copy.deepcopy(deployment)
+    for bound in container_of(result).get("resources", {}).values():
+        for name, value in bound.items():
+            bound[name] = canonical_quantity(value)
+    return result
+
+
+def base_objects(
+    objects: Iterable[Obj], secret_env: Mapping[str, Iterable[str]]
+) -> tuple[dict[str, Obj], list[str]]:
+    """File name -> object of k8s/base/, and the literal passwords taken out.
+
+    ``secret_env``: by compose.yaml service, the env variables that carry a
+    password (deploy.k8s_secret.SECRET_ENV).
+    """
+    base = {file_name(obj): without_kompose_labels(obj) for obj in objects}
+    removed: list[str] = []
+    for name, deployment in sorted(base.items()):
+        if deployment["kind"] != "Deployment":
+            continue
+        component = deployment["metadata"]["name"]
+        deployment, taken = without_secret_env(deployment, secret_env.get(component, ()))
+        removed += taken
+        service_file = f"{component}-service.yaml"
+        deployment, service = with_named_ports(deployment, base.get(service_file))
+        if service is not None:
+            base[service_file] = service
+        base[name] = with_canonical_resources(deployment)
+    return base, removed
+
+
+def check_rendered(objects: Iterable[Obj]) -> None:
+    """What compose.yaml and the patches must keep agreeing on, in the
+    rendered objects: a component label on each (a patch per object gives
+    it), a readiness probe on each workload (compose.yaml's labels), a grace
+    period longer than the preStop delay (stop_grace_period), and no volume
+    that no container mounts (a patch naming a volume kompose no longer makes).
+    """
+    for obj in objects:
+        where = f"{obj['kind']} {obj['metadata']['name']}"
+        if not obj["metadata"].get("labels", {}).get(COMPONENT):
+            raise DeployError(f"{where} has no {COMPONENT} label: add a patch in k8s/patches/")
+        if obj["kind"] != "Deployment":
+            continue
+        name = obj["metadata"]["name"]
+        pod = obj["spec"]["template"]["spec"]
+        container = container_of(obj)
+        if not container.get("readinessProbe"):
+            raise DeployError(
+                f"kompose made no readiness probe for {name}: set its "
+                "kompose.service.healthcheck.readiness.* labels in compose.yaml"
+            )
+        delay = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds")
+        grace = pod.get("terminationGracePeriodSeconds")
+        if delay is not None and (not isinstance(grace, int) or grace <= delay):
+            raise DeployError(
+                f"compose.yaml's {name} needs a stop_grace_period longer than the {delay} s "
+                f"preStop delay (kompose made terminationGracePeriodSeconds {grace})"
+            )
+        mounted = {mount["name"] for mount in container.get("volumeMounts", [])}
+        unmounted = sorted(v["name"] for v in pod.get("volumes", []) if v["name"] not in mounted)
+        if unmounted:
+            raise DeployError(f"{name} has volumes no container mounts: {', '.join(unmounted)}")
