@@ -4,16 +4,22 @@ worth testing lives in modules with tests."""
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import shutil
 import sys
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
+import deploy.drill
+import deploy.k8s_deploy
+from deploy.options import Option, Value, command_line
+from deploy.vagrant import OPTIONS as VAGRANT
 from localservers.project import shell_scripts
 
 PYTHON = sys.executable
@@ -117,137 +123,63 @@ def cluster_down(c: Context) -> None:
     c.run("bash cluster/down.sh")
 
 
-# --- Any cluster: one deploy path and the drills (deploy/k8s_deploy.py, deploy/drill.py)
+# --- Any cluster, and the Vagrant VM: the logic and each task's options live in
+# deploy/ (k8s_deploy.py, drill.py, vagrant.py); these tasks only pass them on.
 
 
-CLUSTER_HELP = {
-    "kubeconfig": "kubeconfig file (default: KUBECONFIG or kubectl's default)",
-    "namespace": "namespace (k8s-deploy creates it; default: the context's / where the API runs)",
-    "kubectl": "kubectl command, e.g. 'k3s kubectl' (default: kubectl)",
-    "url": "where the API answers (default: http://127.0.0.1:30001/, the NodePort)",
-    "dry_run": "print the commands and checks without running them",
-}
-DRILL_HELP = "comma-separated drills: pod-delete, rollout, db-outage, db-restart (default: all)"
+def module_task(
+    name: str, module: str, options: Sequence[Option], doc: str, *args: str
+) -> Task[Callable[..., None]]:
+    """Task ``name`` runs ``python -m MODULE ARGS`` with the options given;
+    its options, defaults and help come from the module's own table."""
+
+    def body(c: Context, **values: Value) -> None:
+        c.run(shlex.join([PYTHON, "-m", module, *args, *command_line(options, values)]))
+
+    context = inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    declared = [
+        inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default)
+        for o in options
+    ]
+    body.__signature__ = inspect.Signature([context, *declared])  # type: ignore[attr-defined]
+    body.__name__ = body.__qualname__ = name
+    body.__doc__ = doc
+    return Task(body, help={o.name: o.help for o in options})
 
 
-def module_command(module: str, *args: str, **options: str | float | bool) -> str:
-    """``python -m MODULE ARGS --option value ...``, leaving out options that
-    are false or empty, so the module's own defaults apply."""
-    words = [PYTHON, "-m", module, *args]
-    for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            words.append(flag)
-        elif value:
-            words += [flag, str(value)]
-    return shlex.join(words)
-
-
-@task(
-    help={
-        **CLUSTER_HELP,
-        "loader": "how images reach the cluster: auto (from the context), local, kind, k3d, "
-        "minikube, k3s, none (it pulls from your registry)",
-        "cluster_name": "kind/k3d cluster or minikube profile (default: from the context)",
-        "build": "build visit-counter-api:dev first (--no-build uses the one already built)",
-        "timeout": "kubectl rollout status timeout (default 5m)",
-        "replicas_timeout": "seconds to wait for three replicas to answer",
-    }
+k8s_deploy = module_task(
+    "k8s_deploy",
+    "deploy.k8s_deploy",
+    deploy.k8s_deploy.OPTIONS,
+    "Deploy k8s/ to the cluster kubectl points at; wait for 3 replicas to answer.",
 )
-def k8s_deploy(
-    c: Context,
-    kubeconfig: str = "",
-    namespace: str = "",
-    kubectl: str = "kubectl",
-    loader: str = "auto",
-    cluster_name: str = "",
-    url: str = "",
-    build: bool = True,
-    timeout: str = "5m",
-    replicas_timeout: int = 180,
-    dry_run: bool = False,
-) -> None:
-    """Deploy k8s/ to the cluster kubectl points at; wait for 3 replicas to answer."""
-    c.run(
-        module_command(
-            "deploy.k8s_deploy",
-            kubeconfig=kubeconfig,
-            namespace=namespace,
-            kubectl=kubectl,
-            loader=loader,
-            cluster_name=cluster_name,
-            url=url,
-            no_build=not build,
-            timeout=timeout,
-            replicas_timeout=replicas_timeout,
-            dry_run=dry_run,
-        )
-    )
-
-
-@task(
-    help={
-        **CLUSTER_HELP,
-        "drill": DRILL_HELP,
-        "timeout": "seconds for each wait (a rollout, three replicas, recovery)",
-    }
+k8s_drill = module_task(
+    "k8s_drill",
+    "deploy.drill",
+    deploy.drill.OPTIONS,
+    "Run the drills under a polling client; fail on any failed request or lost count.",
 )
-def k8s_drill(
-    c: Context,
-    kubeconfig: str = "",
-    namespace: str = "",
-    kubectl: str = "kubectl",
-    url: str = "",
-    drill: str = "",
-    timeout: int = 180,
-    dry_run: bool = False,
-) -> None:
-    """Run the drills under a polling client; fail on any failed request or lost count."""
-    c.run(
-        module_command(
-            "deploy.drill",
-            kubeconfig=kubeconfig,
-            namespace=namespace,
-            kubectl=kubectl,
-            url=url,
-            drill=drill,
-            timeout=timeout,
-            dry_run=dry_run,
-        )
-    )
-
-
-# --- The Vagrant VM: k3s running k8s/ (logic in deploy/vagrant.py) ----------
-
-
-@task(
-    help={
-        "dry_run": "print the commands and checks without running them",
-        "state": "skip `vagrant status` and assume this VM state (running, poweroff, ...)",
-        "timeout": "seconds to wait for three replicas to answer on http://localhost:8000/",
-    }
+vagrant_deploy = module_task(
+    "vagrant_deploy",
+    "deploy.vagrant",
+    VAGRANT["deploy"],
+    "Boot the k3s VM (or re-provision it), then wait for 3 replicas on :8000.",
+    "deploy",
 )
-def vagrant_deploy(c: Context, dry_run: bool = False, state: str = "", timeout: int = 180) -> None:
-    """Boot the k3s VM (or re-provision it), then wait for 3 replicas on :8000."""
-    c.run(module_command("deploy.vagrant", "deploy", state=state, timeout=timeout, dry_run=dry_run))
-
-
-@task(help={"dry_run": "print the command without running it"})
-def vagrant_destroy(c: Context, dry_run: bool = False) -> None:
-    """Delete the VM and everything in it, counts included."""
-    c.run(module_command("deploy.vagrant", "destroy", dry_run=dry_run))
-
-
-@task(
-    help={
-        "dry_run": "print the commands and checks without running them",
-        "drill": DRILL_HELP,
-        "timeout": "seconds for each wait (a rollout, three replicas, recovery)",
-    }
+vagrant_destroy = module_task(
+    "vagrant_destroy",
+    "deploy.vagrant",
+    VAGRANT["destroy"],
+    "Delete the VM and everything in it, counts included.",
+    "destroy",
 )
-def vagrant_drill(c: Context, dry_run: bool = False, drill: str = "", timeout: int = 180) -> None:
-    """The k8s-drill drills against the VM (with .vagrant/kubeconfig, URL :8000)."""
-    c.run(module_command("deploy.vagrant", "drill", drill=drill, timeout=timeout, dry_run=dry_run))
+vagrant_drill = module_task(
+    "vagrant_drill",
+    "deploy.vagrant",
+    VAGRANT["drill"],
+    "The k8s-drill drills against the VM (with .vagrant/kubeconfig, URL :8000).",
+    "drill",
+)
 
 
 @task(
@@ -258,7 +190,7 @@ def vagrant_drill(c: Context, dry_run: bool = False, drill: str = "", timeout: i
 )
 def bench(c: Context, quick: bool = False, profile: bool = False) -> None:
     """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
-    c.run(module_command("bench.run", quick=quick, profile=profile))
+    c.run(f"{PYTHON} -m bench.run" + " --quick" * quick + " --profile" * profile)
 
 
 # Every command a task runs is printed first, as `+ command`, like deploy/'s.

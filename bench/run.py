@@ -30,10 +30,10 @@ from api.settings import ServerSettings
 from bench import baseline_app, ceiling, profile, report, scrape_cost
 from bench.load import run_load
 from bench.measure import DATABASE, counts_check, measure, stored_counts
+from deploy.tools import MARIADB_SERVER, ToolMissing, find_tool
 from localservers.mariadb import MariaDBServer
 from localservers.project import REPO_ROOT
 from localservers.replica import Replica, replica_env
-from localservers.tools import MARIADB_SERVER, ToolMissing, find_tool
 
 RESULTS = REPO_ROOT / "bench" / "results"
 REPLICA_NAMES = ("bench-a", "bench-b", "bench-c")

@@ -11,10 +11,15 @@
   ``deploy.image_loader`` (images into a cluster without a registry) and
   ``deploy.db_credentials`` (does the running database accept the passwords?).
 - ``deploy.drill``: ``invoke k8s-drill`` and ``vagrant-drill``, the drills under
-  ``deploy.poller``'s 50 ms polling client.
+  ``deploy.poller``'s 50 ms polling client, judged in a ``deploy.drill_report``.
 - ``deploy.vagrant``: ``invoke vagrant-*``.
-- ``deploy.service`` (the API seen from outside) and ``deploy.shell`` (printed,
-  dry-runnable commands) are shared by the above.
+- Shared by the above: ``deploy.options`` (each task's options, declared once
+  for argparse and invoke), ``deploy.commands`` (the runner: every step
+  printed, then run by its executor, or only printed in a dry run),
+  ``deploy.api_client`` (the HTTP client, the API seen from outside; the tests
+  use it too), ``deploy.errors`` (the one error type and how a ``main()``
+  ends) and ``deploy.tools`` (finding an executable, for the tests and the
+  local servers too).
 
 Everything but ``k8s_gen`` and its helpers uses only the standard library, so the VM's
 provisioning runs it with the system ``python3``, without the dev venv.

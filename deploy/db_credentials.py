@@ -1,4 +1,5 @@
-"""Does the running database accept the passwords in k8s/secret.env?
+"""The database's passwords for k8s-deploy: k8s/secret.env, written when
+missing, and does the running database accept them?
 
 MariaDB applies ``MARIADB_PASSWORD``/``MARIADB_ROOT_PASSWORD`` only when it
 initialises an empty data directory. A changed k8s/secret.env therefore
@@ -12,11 +13,14 @@ inside the container only the client's environment (``MYSQL_PWD``) sees them.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from deploy.shell import Argv, Kubectl
+from deploy import k8s_secret
+from deploy.commands import Argv, Kubectl, Runner
+from deploy.errors import DeployError
 
 # Which Secret key is whose password. The user's name comes from the db
 # container's own environment (MARIADB_USER), so it cannot drift.
@@ -147,3 +151,57 @@ def refusal(user: str, results: Mapping[str, str], kubectl: Kubectl, namespace: 
         f"database first ({client}, which asks for the current root password, then {statements}) "
         "and put NEW in k8s/secret.env; or restore the old value in k8s/secret.env"
     )
+
+
+def shown(repo: Path, relative: str) -> str:
+    """A path under the repository as the printed commands show it:
+    relative when running from the repository root."""
+    return relative if repo.resolve() == Path.cwd().resolve() else str(repo / relative)
+
+
+def ensure_secret_env(runner: Runner, repo: Path) -> Path:
+    """k8s/secret.env; when missing, written with the passwords Compose would
+    hand the containers. Where Compose is absent (the Vagrant VM), the file
+    must come from elsewhere."""
+    path = repo / "k8s" / "secret.env"
+    secret = shown(repo, "k8s/secret.env")
+    if path.exists() and path.stat().st_size > 0:
+        runner.note(f"using {secret}")
+        return path
+    command = k8s_secret.compose_config_command(Path(shown(repo, "compose.yaml")), None)
+
+    def write(config: str) -> None:
+        values = k8s_secret.secret_values_from_config(json.loads(config))
+        k8s_secret.write_private_file(path, k8s_secret.render_secret_env(values))
+
+    try:
+        config = runner.output(command)
+        runner.act(
+            f"write {secret} from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
+            lambda: write(config),
+        )
+    except (DeployError, OSError) as exc:
+        raise DeployError(
+            f"{secret} is missing and cannot be written here ({exc}): write it where Docker "
+            "Compose runs (`invoke k8s-gen`), or as KEY=VALUE lines (see deploy/k8s_secret.py)"
+        ) from exc
+    return path
+
+
+def check(runner: Runner, kubectl: Kubectl, namespace: str, secret_env: Path) -> None:
+    """Refuse (DeployError) when the running database refuses a password."""
+    ready = runner.output(ready_command(kubectl, namespace))
+    if not is_ready(ready):
+        runner.note(f"no ready database in namespace {namespace}: no password to check")
+        return
+    output = runner.output(
+        check_command(kubectl, namespace),
+        stdin=check_stdin(read_secret_env(secret_env)),
+        stdin_note=STDIN_NOTE,
+    )
+    user, results = parse_check(output)
+    message = refusal(user, results, kubectl, namespace)
+    if message:
+        raise DeployError(message)
+    if any(results.get(key) != "ok" for key in KEYS):
+        runner.note("the database did not answer the password check: skipped")

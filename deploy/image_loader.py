@@ -21,7 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.shell import Argv, Shell, TaskError
+from deploy.commands import Argv, Runner
+from deploy.errors import DeployError
 
 LOADERS = ("local", "kind", "k3d", "minikube", "k3s", "none")
 LOCAL_CONTEXT = "visit-counter-local"
@@ -43,10 +44,6 @@ INSTALL_HINTS = {
     "minikube": "minikube, from the minikube project's releases",
     "k3s": "k3s: run this on the k3s node",
 }
-
-
-class LoaderError(TaskError):
-    """No way to load the images was given or found."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,7 @@ def choose_loader(loader: str, context: str = "", cluster: str = "") -> Loader:
     name implies (kind and k3d name their contexts ``kind-NAME``/``k3d-NAME``)."""
     if loader != "auto":
         if loader not in LOADERS:
-            raise LoaderError(f"unknown loader {loader!r}: choose from auto, {', '.join(LOADERS)}")
+            raise DeployError(f"unknown loader {loader!r}: choose from auto, {', '.join(LOADERS)}")
         return Loader(loader, cluster)
     if context == LOCAL_CONTEXT:
         return Loader("local")
@@ -124,7 +121,7 @@ def choose_loader(loader: str, context: str = "", cluster: str = "") -> Loader:
             return Loader(prefix, cluster or context.removeprefix(f"{prefix}-"))
     if context == "minikube":
         return Loader("minikube", cluster)
-    raise LoaderError(
+    raise DeployError(
         f"cannot tell how to get images into the cluster of kubectl context {context!r}: "
         f"pass --loader ({', '.join(LOADERS)}; none if it pulls from a registry you pushed to)"
     )
@@ -176,7 +173,7 @@ def read_node_id(path: Path) -> str:
     except FileNotFoundError:
         node_id = ""
     if not node_id:
-        raise LoaderError(
+        raise DeployError(
             f"{path} is missing or empty: is the local cluster up? (invoke cluster-up)"
         )
     return node_id
@@ -187,36 +184,38 @@ def inspect_command(image: str) -> Argv:
     return ["docker", "image", "inspect", "--format", "{{.Id}}", image]
 
 
-def load_images(shell: Shell, loader: Loader, images: list[str], built: str) -> dict[str, str]:
+def load_images(runner: Runner, loader: Loader, images: list[str], built: str) -> dict[str, str]:
     """Copy ``images`` from the local Docker into the cluster; each one's Docker ID.
 
     ``built`` is the image this deploy builds: it must be there. Any other
     image Docker lacks is pulled first (on an offline machine, build the
     stand-ins: ci/build-offline-images.sh). An image the node already holds
-    under this ID is skipped, where the node can tell cheaply.
+    under this ID is skipped, where the node can tell cheaply. A dry run
+    knows no ID: it shows ``<id of IMAGE>``.
     """
+
+    def image_id(image: str, found: str) -> str:
+        return f"<id of {image}>" if runner.dry_run else found.strip()
+
     if loader.kind == "none":
-        found = shell.probe(inspect_command(built), dry_run_answer=f"<id of {built}>")
-        return {built: found.strip()} if found else {}
+        found = runner.probe(inspect_command(built))
+        return {built: image_id(built, found)} if found is not None else {}
     ids: dict[str, str] = {}
     for image in images:
-        found = shell.probe(inspect_command(image), dry_run_answer=f"<id of {image}>")
+        found = runner.probe(inspect_command(image))
         if found is None and image == built:
-            raise LoaderError(f"{image} is not in the local Docker: build it (drop --no-build)")
+            raise DeployError(f"{image} is not in the local Docker: build it (drop --no-build)")
         if found is None:
-            shell.run(["docker", "pull", image])
-            found = shell.query(inspect_command(image), dry_run_answer=f"<id of {image}>")
-        ids[image] = found.strip()
+            runner.run(["docker", "pull", image])
+            found = runner.output(inspect_command(image))
+        ids[image] = image_id(image, found)
 
     listing_command = loader.listing_command()
-    listing = shell.probe(listing_command, dry_run_answer="") if listing_command else None
-    for image, image_id in ids.items():
-        if listing and already_loaded(listing, image, image_id):
-            shell.note(f"the cluster already has {image} ({image_id[:19]})")
+    listing = runner.probe(listing_command) if listing_command else None
+    for image, loaded_id in ids.items():
+        if listing and already_loaded(listing, image, loaded_id):
+            runner.note(f"the cluster already has {image} ({loaded_id[:19]})")
             continue
-        for step in loader.load_steps(image, image_id):
-            if step.stdin_from:
-                shell.pipe(step.stdin_from, step.argv)
-            else:
-                shell.run(step.argv)
+        for step in loader.load_steps(image, loaded_id):
+            runner.run(*([step.stdin_from] if step.stdin_from else []), step.argv)
     return ids

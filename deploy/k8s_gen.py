@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from deploy import tools
 from deploy.errors import DeployError, exit_status
 from deploy.k8s_base import Obj, base_objects, check_rendered
 from deploy.k8s_secret import SECRET_ENV, render_secret_env, secret_values, write_private_file
@@ -43,7 +44,6 @@ HEADER = (
     "# deploy/k8s_base.py. Do not edit: change compose.yaml (or k8s/patches/) and re-run\n"
     "# `invoke k8s-gen`.\n"
 )
-KUBECTL_HINT = "it comes with the dev dependencies: pip install -r requirements-dev.txt"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -66,16 +66,6 @@ def render_base(base: dict[str, Obj]) -> dict[str, str]:
         "resources": sorted(base),
     }
     return {name: dump(obj) for name, obj in {**base, KUSTOMIZATION: kustomization}.items()}
-
-
-def find_kubectl(kubectl: str) -> str:
-    # The dev venv's bin/ first: kubectl comes with the dev dependencies even
-    # when the venv is not activated.
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    path = shutil.which(kubectl, path=search)
-    if path is None:
-        raise DeployError(f"kubectl not found ({KUBECTL_HINT})")
-    return path
 
 
 def kustomize_error(stderr: str) -> str:
@@ -146,7 +136,7 @@ def generate(
     compose_file = repo / "compose.yaml"
     if not compose_file.is_file():
         raise DeployError(f"{compose_file} not found")
-    kompose_path, kubectl_path = find_kompose(kompose), find_kubectl(kubectl)
+    kompose_path, kubectl_path = find_kompose(kompose), tools.find_tool(kubectl, tools.KUBECTL)
     with tempfile.TemporaryDirectory(prefix="k8s-gen.") as tmp:
         objects = run_kompose(compose_file, kompose_path, Path(tmp))
     variables = {service: list(env) for service, env in SECRET_ENV.items()}

@@ -53,7 +53,6 @@ COMPOSE_HINT = (
 
 
 # deploy.k8s_deploy still catches it by this name until it catches DeployError.
-SecretError = DeployError
 
 
 def compose_config_command(compose_file: Path, env_file: Path | None) -> list[str]:

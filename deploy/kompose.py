@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from deploy.errors import DeployError
+from deploy.tools import find_tool
 
 KOMPOSE_VERSION = "1.38.0"
 KOMPOSE_INSTALL = "sudo bash ci/install-kompose.sh"
@@ -28,9 +29,7 @@ Obj = dict[str, Any]
 
 def find_kompose(kompose: str) -> str:
     """The path of a kompose reporting KOMPOSE_VERSION, else DeployError."""
-    path = shutil.which(kompose)
-    if path is None:
-        raise DeployError(f"kompose not found; install {KOMPOSE_VERSION} with `{KOMPOSE_INSTALL}`")
+    path = find_tool(kompose, f"install {KOMPOSE_VERSION} with `{KOMPOSE_INSTALL}`")
     result = subprocess.run(  # noqa: S603 (a tool path the user chose)
         [path, "version"], capture_output=True, text=True, check=False, timeout=30
     )

@@ -4,8 +4,7 @@ A background thread sends ``GET /`` (``Accept: application/json``, a new
 connection each time, so kube-proxy may pick any pod) every 50 ms until it is
 stopped or its time runs out, and records every outcome: the status and
 whether a ``Retry-After`` came with it, or why no HTTP answer came at all.
-:func:`tally` then sorts the outcomes into allowed and failed for the drill's
-own rules, into a :class:`DrillReport`.
+:class:`deploy.drill_report.DrillReport` then sorts them by the drill's rules.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from deploy.service import fetch
+from deploy.api_client import request
 
 INTERVAL = 0.05
 # Longer than the API's worst promised answer time (twice DB_CONNECT_TIMEOUT,
@@ -57,86 +56,6 @@ def error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def failure_reason(sample: Sample, allow_503: bool) -> str | None:
-    """Why ``sample`` counts as a failed request, or None when it is allowed.
-
-    Only ``200`` is allowed, unless ``allow_503``: while the database is away
-    the API's contract is a ``503`` with ``Retry-After``, and that is an
-    answer, not a failure. A ``503`` without ``Retry-After`` is not.
-    """
-    if sample.status is None:
-        return sample.error or "no answer"
-    if sample.status == 200:
-        return None
-    if sample.status == 503 and allow_503:
-        return None if sample.retry_after else "503 without Retry-After"
-    return f"status {sample.status}"
-
-
-@dataclass
-class Tally:
-    requests: int = 0
-    failures: dict[str, int] = field(default_factory=dict)
-    statuses: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
-
-
-def tally(samples: list[Sample], allow_503: bool) -> Tally:
-    failures: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    for sample in samples:
-        statuses[sample.outcome] += 1
-        reason = failure_reason(sample, allow_503)
-        if reason:
-            failures[reason] += 1
-    return Tally(len(samples), dict(failures), dict(statuses))
-
-
-@dataclass
-class DrillReport:
-    name: str
-    requests: int = 0
-    failures: dict[str, int] = field(default_factory=dict)  # reason -> requests
-    statuses: dict[str, int] = field(default_factory=dict)  # outcome -> requests
-    before: dict[str, int] = field(default_factory=dict)
-    after: dict[str, int] = field(default_factory=dict)
-    lost: dict[str, tuple[int, int]] = field(default_factory=dict)
-    recovery_seconds: float | None = None
-    replicas_after: list[str] = field(default_factory=list)  # answering at the end
-    problems: list[str] = field(default_factory=list)  # checks besides the polling
-    dry_run: bool = False
-
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
-
-    def record(self, counted: Tally) -> None:
-        self.requests = counted.requests
-        self.failures = counted.failures
-        self.statuses = counted.statuses
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and not self.lost and not self.problems
-
-    def summary(self) -> str:
-        if self.dry_run:
-            return f"{self.name}: dry run"
-        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.failures.items()))
-        parts = [
-            f"{self.requests} requests, {self.failed} failed" + (f" ({reasons})" * bool(reasons))
-        ]
-        if self.recovery_seconds is not None:
-            parts.append(f"200 again {self.recovery_seconds:.1f}s after the database returned")
-        lost = ", ".join(f"{name} {b} -> {a}" for name, (b, a) in self.lost.items())
-        parts.append(f"counts went down: {lost}" if lost else "counts kept")
-        parts += self.problems
-        return f"{self.name}: {'ok' if self.ok else 'FAILED'}: " + "; ".join(parts)
-
-
 class Poller:
     """``GET url`` every ``interval`` seconds in a background thread, for at
     most ``max_seconds``; use as a context manager, read :attr:`samples`."""
@@ -166,7 +85,7 @@ class Poller:
 
     def _once(self) -> Sample:
         try:
-            answer = fetch(self.url, timeout=self.request_timeout)
+            answer = request(self.url, accept="application/json", timeout=self.request_timeout)
         except (OSError, http.client.HTTPException) as exc:
             return Sample(self.now(), None, error=error_kind(exc))
         return Sample(self.now(), answer.status, "retry-after" in answer.headers)
@@ -188,11 +107,38 @@ class Poller:
         """The first ``200`` that ended after ``moment`` (poller seconds)."""
         return next((s for s in self.samples if s.at >= moment and s.status == 200), None)
 
-    def __enter__(self) -> Poller:
+    def first_ok_within(self, moment: float, timeout: float) -> Sample | None:
+        """:meth:`first_ok_after`, waiting up to ``timeout`` seconds for it."""
+        deadline = time.monotonic() + timeout
+        while (first := self.first_ok_after(moment)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return first
+
+    def start(self) -> None:
         self.started = self.clock()
         self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(self.request_timeout + 5)
+
+    def __enter__(self) -> Poller:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(self.request_timeout + 5)
+        self.stop()
+
+
+def outcomes_over(url: str, seconds: float) -> dict[str, int]:
+    """Wait ``seconds``, asking ``GET url`` about once a second; each outcome's count."""
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            seen[str(request(url, timeout=5).status)] += 1
+        except OSError as exc:
+            seen[error_kind(exc)] += 1
+        time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
+    return dict(seen)

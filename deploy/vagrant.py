@@ -19,11 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy import k8s_deploy
-from deploy.drill import DRILLS, DrillTarget, check_reports, drill_names, run_drills
-from deploy.poller import DrillReport
-from deploy.service import REPLICAS, ServiceError, Survey, format_counts, wait_for_replicas
-from deploy.shell import Argv, Kubectl, Shell, TaskError, exit_status
+from deploy import db_credentials, options
+from deploy import drill as drills
+from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
+from deploy.commands import Argv, Kubectl, Runner, print_only, run_pipeline
+from deploy.drill_report import DrillReport
+from deploy.errors import DeployError, exit_status
+from deploy.options import Option
 
 # The host side of the VM's forwarded port (Vagrantfile: host 8000 -> guest
 # NodePort 30001), the same URL Compose serves.
@@ -39,9 +41,23 @@ K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 _K3S_SERVER = re.compile(r"^([ \t]*server:[ \t]*)https://127\.0\.0\.1:6443[ \t]*$", re.MULTILINE)
 LOOK_INSIDE = f"Look inside the VM: kubectl --kubeconfig {KUBECONFIG} get pods,services -A"
 
-
-class VagrantTaskError(TaskError):
-    """A failed step; the message is meant for the user, one paragraph."""
+# Each subcommand's options (its invoke task is vagrant-SUBCOMMAND).
+OPTIONS: dict[str, tuple[Option, ...]] = {
+    "deploy": (
+        Option(
+            "state", "", "skip `vagrant status` and assume this VM state (running, poweroff, ...)"
+        ),
+        Option("timeout", 180, f"seconds for three replicas to answer on {URL}"),
+        options.dry_run(),
+    ),
+    "destroy": (options.dry_run("the command"),),
+    "drill": (drills.DRILL, drills.TIMEOUT, options.dry_run()),
+}
+HELP = {
+    "deploy": "boot the VM (or re-provision it); wait for 3 replicas",
+    "destroy": "delete the VM, counts included",
+    "drill": "the k8s-drill drills against the VM",
+}
 
 
 # --- command sequences ------------------------------------------------------
@@ -62,7 +78,7 @@ def parse_state(machine_readable: str) -> str:
         parts = line.split(",")
         if len(parts) >= 4 and parts[2] == "state":
             return parts[3]
-    raise VagrantTaskError("could not read the VM's state from `vagrant status --machine-readable`")
+    raise DeployError("could not read the VM's state from `vagrant status --machine-readable`")
 
 
 def deploy_commands(state: str) -> list[Argv]:
@@ -88,89 +104,81 @@ def host_kubeconfig(k3s_yaml: str, port: int = API_PORT) -> str:
     API server's certificate names 127.0.0.1, so TLS still verifies)."""
     rewritten, found = _K3S_SERVER.subn(rf"\g<1>https://127.0.0.1:{port}", k3s_yaml)
     if found != 1:
-        raise VagrantTaskError(
+        raise DeployError(
             f"{K3S_KUBECONFIG} in the VM has no `server: https://127.0.0.1:6443` line to point "
             f"at 127.0.0.1:{port}"
         )
     return rewritten
 
 
-def write_kubeconfig(shell: Shell, path: Path = KUBECONFIG) -> None:
+def write_kubeconfig(runner: Runner, path: Path = KUBECONFIG) -> None:
     """Copy the VM's kubeconfig to the host, readable by this user only."""
-    sample = "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
-    config = host_kubeconfig(shell.query(kubeconfig_command(), dry_run_answer=sample))
-    shell.say(f"+ write {path} (server https://127.0.0.1:{API_PORT}, mode 0600)")
-    if shell.dry_run:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(config)
-    shell.say(f"  from the host: kubectl --kubeconfig {path} get pods")
+    k3s_yaml = runner.output(kubeconfig_command())
+
+    def write() -> None:
+        config = host_kubeconfig(k3s_yaml)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(config)
+        runner.note(f"from the host: kubectl --kubeconfig {path} get pods")
+
+    runner.act(f"write {path} (server https://127.0.0.1:{API_PORT}, mode 0600)", write)
 
 
 # --- running it -------------------------------------------------------------
 
 
-def ensure_secret_env(shell: Shell) -> None:
+def ensure_secret_env(runner: Runner) -> None:
     """The VM has no Docker Compose to resolve the passwords: the host writes
     k8s/secret.env before the VM boots or syncs, and rsync copies it in."""
-    if Path("k8s/secret.env").exists():
-        return
-    if shell.dry_run:
-        shell.note("k8s/secret.env is missing: a real run writes it first, for the VM")
-        return
-    k8s_deploy.ensure_secret_env(shell, k8s_deploy.DeployOptions())
+    if not Path("k8s/secret.env").exists():
+        db_credentials.ensure_secret_env(runner, Path("."))
 
 
-def deploy(
-    shell: Shell,
-    state: str = "",
-    url: str = URL,
-    timeout: float = 180.0,
-) -> Survey | None:
+def deploy(runner: Runner, state: str = "", url: str = URL, timeout: float = 180) -> Survey | None:
     """Bring the VM up (or re-provision it), then wait for three replicas."""
     if not state:
-        state = parse_state(
-            shell.query(status_command(), dry_run_answer="0,default,state,not_created\n")
-        )
-        if shell.dry_run:
-            shell.say("  (dry run: assuming no VM yet; --state running previews the other path)")
-    ensure_secret_env(shell)
+        status = runner.output(status_command())
+        if status:
+            state = parse_state(status)
+        else:  # a dry run
+            runner.note(
+                "(dry run: the VM's state is unknown; --state running previews the other path)"
+            )
+    ensure_secret_env(runner)
     for argv in deploy_commands(state):
-        shell.run(argv)
-    write_kubeconfig(shell)
-    if not shell.check(
-        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout:.0f}s)"
-    ):
-        return None
-    try:
-        survey = wait_for_replicas(url, REPLICAS, timeout, say=shell.say, hint=LOOK_INSIDE)
-    except ServiceError as exc:
-        raise VagrantTaskError(str(exc)) from exc
-    shell.say(f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:")
-    shell.say(format_counts(survey.visits))
+        runner.run(argv)
+    write_kubeconfig(runner)
+    survey = runner.act(
+        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout:.0f}s)",
+        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=LOOK_INSIDE),
+    )
+    if survey is not None:
+        runner.say(
+            f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:"
+        )
+        runner.say(format_counts(survey.visits))
     return survey
 
 
-def destroy(shell: Shell) -> None:
+def destroy(runner: Runner) -> None:
     for argv in destroy_commands():
-        shell.run(argv)
+        runner.run(argv)
 
 
 def drill(
-    shell: Shell,
-    names: Sequence[str] = DRILLS,
-    url: str = URL,
-    timeout: float = 180.0,
+    runner: Runner, names: Sequence[str] = drills.DRILLS, url: str = URL, timeout: float = 180
 ) -> list[DrillReport]:
     """``invoke k8s-drill`` against the VM, with the kubeconfig
     ``vagrant-deploy`` left on the host."""
-    if not shell.dry_run and not KUBECONFIG.exists():
-        raise VagrantTaskError(f"no {KUBECONFIG}: run `invoke vagrant-deploy` first")
-    target = DrillTarget(shell, Kubectl(kubeconfig=str(KUBECONFIG)), url=url, timeout=timeout)
-    reports = run_drills(names, target)
-    check_reports(reports, say=shell.say)
+    if not runner.dry_run and not KUBECONFIG.exists():
+        raise DeployError(f"no {KUBECONFIG}: run `invoke vagrant-deploy` first")
+    target = drills.DrillTarget(
+        runner, Kubectl(kubeconfig=str(KUBECONFIG)), url=url, timeout=timeout
+    )
+    reports = drills.run_drills(names, target)
+    drills.check_reports(reports, say=runner.say)
     return reports
 
 
@@ -179,26 +187,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python3 -m deploy.vagrant", description="The k3s VM: deploy, destroy, drill."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("deploy", help="boot the VM (or re-provision it); wait for 3 replicas")
-    up.add_argument("--state", default="", help="assume this VM state instead of asking vagrant")
-    up.add_argument("--timeout", type=float, default=180.0, help="seconds for 3 replicas")
-    commands.add_parser("destroy", help="delete the VM, counts included")
-    drills = commands.add_parser("drill", help="the k8s-drill drills against the VM")
-    drills.add_argument("--drill", default="", help="comma-separated drills (default: all)")
-    drills.add_argument("--timeout", type=float, default=180.0, help="seconds for each wait")
-    for command in commands.choices.values():
-        command.add_argument("--dry-run", action="store_true", help="print, run nothing")
+    for command, declared in OPTIONS.items():
+        options.add_to(commands.add_parser(command, help=HELP[command]), declared)
     args = parser.parse_args(argv)
-    shell = Shell(dry_run=args.dry_run)
+    runner = Runner(print_only if args.dry_run else run_pipeline)
     if args.command == "deploy":
         return exit_status(
-            "vagrant-deploy", lambda: deploy(shell, state=args.state, timeout=args.timeout)
+            "vagrant-deploy", lambda: deploy(runner, state=args.state, timeout=args.timeout)
         )
     if args.command == "destroy":
-        return exit_status("vagrant-destroy", lambda: destroy(shell))
-    return exit_status(
-        "vagrant-drill", lambda: drill(shell, drill_names(args.drill), timeout=args.timeout)
-    )
+        return exit_status("vagrant-destroy", lambda: destroy(runner))
+    names = drills.drill_names(args.drill)
+    return exit_status("vagrant-drill", lambda: drill(runner, names, timeout=args.timeout))
 
 
 if __name__ == "__main__":

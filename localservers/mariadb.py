@@ -16,8 +16,8 @@ from typing import Any
 
 import pymysql
 
+from deploy.tools import MARIADB_SERVER, find_tool
 from localservers.ports import free_port, wait_until
-from localservers.tools import MARIADB_SERVER, find_tool
 
 DB_USER = "visits"
 # A throwaway password for a server that lives in a temp dir on loopback.

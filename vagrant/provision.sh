@@ -27,7 +27,7 @@ HOST_URL="http://localhost:8000/"
 # The API's NodePort, as seen inside the VM (the host's 8000 forwards to it).
 NODE_URL="http://127.0.0.1:30001/"
 # The first rollout waits for MariaDB's first start on an empty volume.
-ROLLOUT_TIMEOUT="${VC_ROLLOUT_TIMEOUT:-15m}"
+ROLLOUT_TIMEOUT="${VC_ROLLOUT_TIMEOUT:-900}"  # seconds
 
 log() { printf '==> %s\n' "$*"; }
 die() {

@@ -8,9 +8,9 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.k8s_deploy import K8sDeployError
+from deploy.api_client import request
+from deploy.errors import DeployError
 from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy, secret_values
-from tests.utils.http import request
 
 
 def test_three_distinct_replicas_answer_on_the_node_port(
@@ -93,7 +93,7 @@ def test_a_second_copy_in_another_namespace_is_refused_before_anything_is_made(
 ) -> None:
     # The NodePort is cluster-wide: a second copy would fail half-way through
     # `kubectl apply`, after creating everything else.
-    with pytest.raises(K8sDeployError) as refused:
+    with pytest.raises(DeployError) as refused:
         deploy(cluster, namespace="second-copy", build=False)
     assert "\n" not in str(refused.value)
     assert "30001" in str(refused.value)

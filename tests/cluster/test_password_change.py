@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.k8s_deploy import K8sDeployError
+from deploy.api_client import request
+from deploy.errors import DeployError
 from localservers.project import REPO_ROOT
 from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy
-from tests.utils.http import request
 
 SECRET_ENV = REPO_ROOT / "k8s" / "secret.env"
 
@@ -35,7 +35,7 @@ def test_a_password_the_database_refuses_is_refused_and_nothing_changes(
     ]
     SECRET_ENV.write_text("\n".join(lines) + "\n")
     try:
-        with pytest.raises(K8sDeployError) as refused:
+        with pytest.raises(DeployError) as refused:
             deploy(cluster)
     finally:
         SECRET_ENV.write_text(original)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from api.accesslog import FLUSH_SECONDS
+from deploy.api_client import request
 from localservers.mariadb import MariaDBServer
 from localservers.replica import Replica
-from tests.utils.http import request
 from tests.utils.servers import ReplicaFactory
 
 

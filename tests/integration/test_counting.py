@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from deploy.api_client import Answer, request
 from localservers.mariadb import MariaDBServer
-from tests.utils.http import Answer, request
 from tests.utils.servers import ReplicaFactory
 
 JSON = "application/json"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from deploy.api_client import request
 from localservers.mariadb import MariaDBServer
-from tests.utils.http import request
 from tests.utils.servers import ReplicaFactory
 
 

@@ -8,10 +8,10 @@ import time
 import pytest
 
 from api.accesslog import FLUSH_SECONDS
+from deploy.api_client import request
 from localservers.mariadb import DB_PASSWORD, MariaDBServer
 from localservers.ports import free_port
 from localservers.replica import Replica
-from tests.utils.http import request
 from tests.utils.servers import ReplicaFactory
 
 WRONG_PASSWORD = "a-wrong-but-secret-password"

@@ -15,10 +15,10 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy.api_client import request
 from localservers.mariadb import MariaDBServer
 from localservers.ports import wait_until
 from localservers.replica import Replica
-from tests.utils.http import request
 from tests.utils.servers import ReplicaFactory
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from deploy.api_client import Answer, request
 from localservers.mariadb import MariaDBServer
-from tests.utils.http import Answer, request
 from tests.utils.servers import ReplicaFactory
 from tests.utils.visits import FAST_503_SECONDS, assert_unavailable, visit_all_threads
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from deploy.api_client import request
 from localservers.mariadb import MariaDBServer
 from localservers.ports import wait_until
 from localservers.replica import Replica
-from tests.utils.http import request
 from tests.utils.run import run
 from tests.utils.servers import ReplicaFactory, integration_env
 

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from api.worker import HEAD_TIMEOUT_SECONDS
+from deploy.api_client import Answer, request
 from localservers.mariadb import MariaDBServer
 from localservers.replica import Replica
-from tests.utils.http import Answer, request
 from tests.utils.servers import ReplicaFactory, integration_env
 
 # Enough to take every thread of the thread-per-request server this replaced

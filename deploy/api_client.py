@@ -1,13 +1,12 @@
-"""The deployed service seen from outside: HTTP checks the deploy and drill
-tasks share.
+"""The API seen from outside: the one HTTP client of the deploy tasks and the tests.
 
-Hit ``GET /`` until three distinct replicas have answered (the original
-experiment's "hit another pod", made automatic), read the counts, and compare
-them before and after a drill.
+:func:`request` sends one request on a new connection and reads the answer
+whole (so a Service spreads requests over the pods: kube-proxy picks a pod
+per connection). On it: hit ``GET /`` until three distinct replicas have
+answered (the original experiment's "hit another pod", made automatic), read
+the counts, and compare them before and after a drill.
 
-Only the standard library: the HTTP client is ``http.client``, one new
-connection per request, so the Service spreads requests over the pods
-(kube-proxy picks a pod per connection).
+Only the standard library: this also runs inside the VM with its system python3.
 """
 
 from __future__ import annotations
@@ -17,16 +16,15 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from api.greeting import count_lines
-from deploy.shell import TaskError
+from deploy.errors import DeployError
 
+# The API's NodePort on a cluster's node, where the deploy and drill tasks look.
+DEFAULT_URL = "http://127.0.0.1:30001/"
 REPLICAS = 3
-
-
-class ServiceError(TaskError):
-    """The service did not answer as the API contract says."""
 
 
 @dataclass(frozen=True)
@@ -34,22 +32,34 @@ class Answer:
     status: int
     headers: dict[str, str]  # names in lower case
     body: str
+    seconds: float  # from sending the request to the answer read whole
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
-def fetch(url: str, accept: str = "application/json", timeout: float = 5.0) -> Answer:
-    """One ``GET`` on a new connection. Raises OSError (refused, reset,
+def request(
+    url: str,
+    method: str = "GET",
+    accept: str | None = None,
+    timeout: float = 30.0,
+    headers: Mapping[str, str] | None = None,
+) -> Answer:
+    """One request on a new connection. Raises OSError (refused, reset,
     timeout) or http.client.HTTPException when no HTTP answer came."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise ValueError(f"not an http:// URL: {url}")
-    path = parts.path or "/"
+    sent = {**({"Accept": accept} if accept else {}), "Connection": "close", **(headers or {})}
+    started = time.monotonic()
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Accept": accept, "Connection": "close"})
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, headers=sent)
         response = conn.getresponse()
         body = response.read().decode("utf-8", "replace")
-        headers = {name.lower(): value for name, value in response.getheaders()}
-        return Answer(response.status, headers, body)
+        answered = {name.lower(): value for name, value in response.getheaders()}
+        return Answer(response.status, answered, body, time.monotonic() - started)
     finally:
         conn.close()
 
@@ -68,44 +78,44 @@ class Visit:
     total: int
 
 
-def _json_object(body: str, url: str) -> dict[str, object]:
+def _json_200(url: str, timeout: float) -> tuple[dict[str, Any], str]:
+    """The JSON object a ``200`` to ``GET url`` carries, and the raw body."""
+    answer = request(url, accept="application/json", timeout=timeout)
+    if answer.status != 200:
+        raise DeployError(f"{url} answered {answer.status}: {answer.body.strip()[:120]}")
     try:
-        data = json.loads(body)
+        data = answer.json()
     except ValueError as exc:
-        raise ServiceError(f"{url} answered something that is not JSON: {body[:80]!r}") from exc
+        raise DeployError(
+            f"{url} answered something that is not JSON: {answer.body[:80]!r}"
+        ) from exc
     if not isinstance(data, dict):
-        raise ServiceError(f"{url} answered JSON that is not an object: {body[:80]!r}")
-    return data
+        raise DeployError(f"{url} answered JSON that is not an object: {answer.body[:80]!r}")
+    return data, answer.body
 
 
 def _counts(value: object, url: str) -> dict[str, int]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, int) for k, v in value.items()
     ):
-        raise ServiceError(f"{url} answered without a visits object of counts")
+        raise DeployError(f"{url} answered without a visits object of counts")
     return dict(value)
 
 
 def visit(url: str, timeout: float = 5.0) -> Visit:
     """``GET /`` as JSON: counts one visit. Raises OSError when nothing listens
-    and ServiceError on any answer but a 200 with the documented JSON."""
-    answer = fetch(url, timeout=timeout)
-    if answer.status != 200:
-        raise ServiceError(f"{url} answered {answer.status}: {answer.body.strip()[:120]}")
-    data = _json_object(answer.body, url)
+    and DeployError on any answer but a 200 with the documented JSON."""
+    data, body = _json_200(url, timeout)
     replica, total = data.get("replica"), data.get("total")
     if not isinstance(replica, str) or not isinstance(total, int):
-        raise ServiceError(f"{url} answered JSON without replica and total: {answer.body[:80]!r}")
+        raise DeployError(f"{url} answered JSON without replica and total: {body[:80]!r}")
     return Visit(replica=replica, visits=_counts(data.get("visits"), url), total=total)
 
 
 def counts(url: str, timeout: float = 5.0) -> dict[str, int]:
     """``GET /visits``: every replica's count, counting nothing."""
     visits_url = path_url(url, "/visits")
-    answer = fetch(visits_url, timeout=timeout)
-    if answer.status != 200:
-        raise ServiceError(f"{visits_url} answered {answer.status}: {answer.body.strip()[:120]}")
-    return _counts(_json_object(answer.body, visits_url).get("visits"), visits_url)
+    return _counts(_json_200(visits_url, timeout)[0].get("visits"), visits_url)
 
 
 @dataclass
@@ -133,7 +143,7 @@ def wait_for_replicas(
     Until the API answers at all (a port forward not up yet, pods not ready:
     connection refused or reset, 503), it keeps trying. Each new replica is
     reported as it first answers. Past ``timeout`` seconds it raises
-    ServiceError saying how many replicas it saw and the last error, so the
+    DeployError saying how many replicas it saw and the last error, so the
     user knows whether nothing answered or too few pods did; ``hint`` (where
     to look next) ends that message.
     """
@@ -143,7 +153,7 @@ def wait_for_replicas(
     while True:
         try:
             answer = visit(url)
-        except (OSError, http.client.HTTPException, ServiceError) as exc:
+        except (OSError, http.client.HTTPException, DeployError) as exc:
             last_error = str(exc) or type(exc).__name__
         else:
             survey.requests += 1
@@ -157,7 +167,7 @@ def wait_for_replicas(
             break
         sleep(interval)
     seen = ", ".join(survey.replicas) or "none"
-    raise ServiceError(
+    raise DeployError(
         f"timed out after {timeout:.0f}s: {len(survey.replicas)} of {want} replicas answered "
         f"{url} ({seen}) in {survey.requests} successful request(s)"
         + (f"; last error: {last_error}" if last_error else "")

@@ -1,17 +1,19 @@
-"""deploy.shell.exit_status: how a deploy or drill command ends."""
+"""deploy.errors.exit_status: how every deploy, drill and VM command ends."""
 
 from __future__ import annotations
 
 import pytest
 
-from deploy.shell import TaskError, exit_status
+from deploy.errors import CommandFailed, DeployError, exit_status
+from deploy.tools import ToolMissing
 
 
-def test_a_task_error_is_one_line_on_stderr_and_status_1(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize("error", [DeployError, CommandFailed, ToolMissing])
+def test_a_deploy_error_is_one_line_on_stderr_and_status_1(
+    capsys: pytest.CaptureFixture[str], error: type[DeployError]
 ) -> None:
     def fail() -> None:
-        raise TaskError("the database refused the password")
+        raise error("the database refused the password")
 
     assert exit_status("k8s-deploy", fail) == 1
     assert capsys.readouterr().err == "k8s-deploy: the database refused the password\n"

@@ -1,0 +1,148 @@
+"""Running the external commands of the deploy and drill tasks.
+
+Every step is printed first, as ``+ command`` (a step that is no command,
+an HTTP check or a file written, as ``+ what it does``), then handed to the
+runner's executor. The real executor runs it; a dry run's executor,
+:func:`print_only`, runs nothing, so a dry run prints exactly what a real
+run would do, and tests inject a scripted one. kubectl goes through
+:class:`Kubectl`: a plain ``kubectl`` (any cluster), ``k3s kubectl`` inside
+the VM, with or without a kubeconfig.
+
+Only the standard library: this also runs inside the VM with its system python3.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from deploy.errors import CommandFailed, DeployError
+from deploy.tools import find_tool
+
+Argv = list[str]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    """How to run kubectl: ``command`` is kubectl itself (``kubectl``, ``k3s
+    kubectl``); ``kubeconfig``, when set, is passed to every call."""
+
+    command: tuple[str, ...] = ("kubectl",)
+    kubeconfig: str = ""
+
+    @classmethod
+    def from_command_line(cls, command: str = "kubectl", kubeconfig: str = "") -> Kubectl:
+        words = tuple(shlex.split(command))
+        if not words:
+            raise DeployError("--kubectl is empty: give a command, e.g. kubectl or 'k3s kubectl'")
+        return cls(command=words, kubeconfig=kubeconfig)
+
+    def __call__(self, *args: str) -> Argv:
+        kubeconfig = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
+        return [*self.command, *kubeconfig, *args]
+
+    @property
+    def executable(self) -> str:
+        """The program that must be installed where this runs."""
+        return self.command[0]
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+# Runs a pipeline (one argv, or a producer piped into a consumer) and reports
+# how it ended; ``capture`` asks for the last stage's output.
+Executor = Callable[[Sequence[Argv], str | None, bool], Completed]
+
+
+def run_pipeline(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Completed:
+    """The real executor: no shell, one process per stage, each program found
+    the way the preflight checks found it."""
+    stages = [[find_tool(argv[0]), *argv[1:]] for argv in stages]
+    if len(stages) == 1:
+        # S603: argv lists built by this package, never a shell string.
+        done = subprocess.run(  # noqa: S603
+            stages[0], check=False, capture_output=capture, text=True, input=stdin
+        )
+        return Completed(done.returncode, done.stdout or "", done.stderr or "")
+    producer, consumer = stages
+    first = subprocess.Popen(producer, stdout=subprocess.PIPE)  # noqa: S603
+    assert first.stdout is not None
+    second = subprocess.Popen(consumer, stdin=first.stdout)  # noqa: S603
+    # Only the consumer holds the pipe now, so the producer gets EPIPE if the
+    # consumer dies early instead of blocking forever.
+    first.stdout.close()
+    consumer_status, producer_status = second.wait(), first.wait()
+    return Completed(consumer_status or producer_status)
+
+
+def print_only(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Completed:
+    """The dry run's executor: the runner has printed the command; nothing
+    runs, and a command's output is unknown, so it is empty."""
+    return Completed(0)
+
+
+class Runner:
+    """Prints each step, then hands it to ``execute``."""
+
+    def __init__(self, execute: Executor = run_pipeline, say: Callable[[str], None] = print):
+        self.execute = execute
+        self.say = say
+
+    @property
+    def dry_run(self) -> bool:
+        return self.execute is print_only
+
+    def _step(
+        self, stages: Sequence[Argv], stdin: str | None, capture: bool, stdin_note: str = ""
+    ) -> Completed:
+        # Only a description of stdin is printed, never its content: it may
+        # carry passwords.
+        line = " | ".join(shlex.join(argv) for argv in stages)
+        self.say(f"+ {line}" + (f"  # stdin: {stdin_note}" if stdin_note else ""))
+        return self.execute(stages, stdin, capture)
+
+    @staticmethod
+    def _failed(stages: Sequence[Argv], done: Completed) -> CommandFailed:
+        detail = done.stderr.strip().splitlines()
+        command = " | ".join(shlex.join(argv) for argv in stages)
+        return CommandFailed(
+            f"`{command}` failed (exit status {done.returncode})"
+            + (f": {detail[-1]}" if detail else "")
+        )
+
+    def run(self, *stages: Argv) -> None:
+        """One command, or ``producer | consumer`` without a shell in between."""
+        done = self._step(stages, None, False)
+        if done.returncode != 0:
+            raise self._failed(stages, done)
+
+    def output(self, argv: Argv, stdin: str | None = None, stdin_note: str = "") -> str:
+        """A read-only command's output (empty in a dry run)."""
+        done = self._step([argv], stdin, True, stdin_note)
+        if done.returncode != 0:
+            raise self._failed([argv], done)
+        return done.stdout
+
+    def probe(self, argv: Argv) -> str | None:
+        """Like :meth:`output`, but a failing command answers None (e.g. an
+        image that is not there) instead of stopping the task."""
+        done = self._step([argv], None, True)
+        return done.stdout if done.returncode == 0 else None
+
+    def act(self, description: str, action: Callable[[], T]) -> T | None:
+        """A step that is no command (an HTTP check, a file written): printed,
+        then done, except in a dry run (None)."""
+        self.say(f"+ {description}")
+        return None if self.dry_run else action()
+
+    def note(self, text: str) -> None:
+        self.say(f"  {text}")
