@@ -17,6 +17,7 @@ from deploy import drill, k8s_deploy, vagrant
 from deploy.options import Option
 from localservers.project import REPO_ROOT
 from tests.utils.run import Completed, run
+from tests.utils.scripted import make_tripwire, nothing_ran, printed
 
 INVOKE = [sys.executable, "-m", "invoke"]
 TESTS = Path(__file__).resolve().parent.parent
@@ -48,29 +49,11 @@ SECRET_ENV_STEPS = (
         "write k8s/secret.env from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
     ]
 )
-TOOLS = ("vagrant", "kubectl", "docker", "kind", "k3d", "minikube", "k3s")
 
 
 @pytest.fixture
 def tripwire(tmp_path: Path) -> Path:
-    """`vagrant`, `kubectl`, `docker`... on PATH that record any call in
-    TOOL-calls and fail."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in TOOLS:
-        script = bin_dir / tool
-        script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/{tool}-calls\nexit 1\n')
-        script.chmod(0o755)
-    return tmp_path
-
-
-def nothing_ran(tripwire: Path) -> bool:
-    return not any((tripwire / f"{tool}-calls").exists() for tool in TOOLS)
-
-
-def printed(stdout: str) -> list[str]:
-    """The commands printed as ``+ command``."""
-    return [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
+    return make_tripwire(tmp_path)
 
 
 def commands(stdout: str) -> list[str]:

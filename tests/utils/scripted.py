@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from deploy.commands import Argv, Completed
 
@@ -43,3 +44,29 @@ class Scripted:
 
     def ran(self, fragment: str) -> bool:
         return any(fragment in line for line in self.lines)
+
+
+# The other side of a dry run: real command lines, with tools on PATH that
+# would leave a trace if anything ran them.
+TRIPWIRE_TOOLS = ("vagrant", "kubectl", "docker", "kind", "k3d", "minikube", "k3s")
+
+
+def make_tripwire(folder: Path) -> Path:
+    """``folder/bin`` holding a ``TOOL`` for each of TRIPWIRE_TOOLS that
+    records its arguments in ``folder/TOOL-calls`` and fails."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    for tool in TRIPWIRE_TOOLS:
+        script = bin_dir / tool
+        script.write_text(f'#!/bin/sh\necho "$@" >> {folder}/{tool}-calls\nexit 1\n')
+        script.chmod(0o755)
+    return folder
+
+
+def nothing_ran(tripwire: Path) -> bool:
+    return not any((tripwire / f"{tool}-calls").exists() for tool in TRIPWIRE_TOOLS)
+
+
+def printed(stdout: str) -> list[str]:
+    """The commands printed as ``+ command``."""
+    return [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]

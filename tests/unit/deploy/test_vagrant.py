@@ -16,30 +16,12 @@ from deploy import vagrant
 from deploy.commands import Runner
 from deploy.errors import DeployError
 from tests.utils.run import run
-from tests.utils.scripted import Scripted
-
-TOOLS = ("docker", "kubectl", "k3s")
+from tests.utils.scripted import Scripted, make_tripwire, nothing_ran, printed
 
 
 @pytest.fixture
 def tripwire(tmp_path: Path) -> Path:
-    """`docker`, `kubectl` and `k3s` on PATH that record any call in
-    TOOL-calls and fail."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in TOOLS:
-        script = bin_dir / tool
-        script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/{tool}-calls\nexit 1\n')
-        script.chmod(0o755)
-    return tmp_path
-
-
-def nothing_ran(tripwire: Path) -> bool:
-    return not any((tripwire / f"{tool}-calls").exists() for tool in TOOLS)
-
-
-def printed(stdout: str) -> list[str]:
-    return [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
+    return make_tripwire(tmp_path)
 
 
 def test_the_vm_deploys_with_k8s_deploy_on_a_bare_python(tripwire: Path) -> None:
