@@ -9,7 +9,10 @@ browsers with large cookies and tighter than anything abuse needs:
 - a header field over ``MAX_FIELD_BYTES``, more than ``MAX_FIELDS`` fields, or
   a whole request head over ``MAX_HEAD_BYTES``: ``431``;
 - headers not complete ``HEAD_TIMEOUT_SECONDS`` after a request began (or the
-  connection opened): ``408``, and the connection is closed.
+  connection opened): ``408``, and the connection is closed;
+- a request line without an HTTP/1.x version (HTTP/0.9's ``GET /``): ``400``
+  at once. llhttp accepts it, then either waits for headers that will never
+  come or hands uvicorn an HTTP/0.9 request that Falcon refuses with a 500.
 
 On an event loop a slow client costs a coroutine, not a thread, so slow
 clients cannot starve fast ones; the deadline bounds how long each holds a
@@ -19,6 +22,7 @@ socket and its buffer, as nginx's ``client_header_timeout`` does.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httptools
@@ -30,6 +34,10 @@ MAX_FIELD_BYTES = 16380
 MAX_FIELDS = 100
 MAX_HEAD_BYTES = 64 * 1024
 HEAD_TIMEOUT_SECONDS = 10.0
+
+
+HTTP_1 = ("1.0", "1.1")
+BAD_REQUEST_LINE = (400, "Request line without HTTP/1.0 or HTTP/1.1")
 
 
 class _Refused(Exception):
@@ -44,6 +52,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._fields = 0
         self._head_deadline: asyncio.TimerHandle | None = None
+        # The end of what arrived while a head was being read: enough to see
+        # the current request line whole when it came in several pieces.
+        self._head_tail = b""
+        self._deferred: tuple[int, str] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,6 +66,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._deferred is not None:
+            return  # refused already; the answer waits for the one before it
         if self._reading_head:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
@@ -62,6 +76,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
+            if self._reading_head:
+                self._check_request_line(data)
         except httptools.HttpParserUpgrade:
             # No route upgrades; uvicorn's answer, as in its own data_received.
             if self._should_upgrade():
@@ -96,10 +112,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if self.parser.get_http_version() not in HTTP_1:  # "GET /" and an empty line
+            self._refusal = BAD_REQUEST_LINE
+            raise _Refused
         self._reading_head = False
         self._head_bytes = 0
+        self._head_tail = b""
         self._disarm_head_deadline()
         super().on_headers_complete()
+
+    def _check_request_line(self, data: bytes) -> None:
+        """Refuse a request line that ended without a version ("GET /" and a
+        line break). llhttp reports no version until the line is whole, and
+        then goes on to read headers, so the line is looked for in the bytes
+        themselves: the method, this request's target, then the line's end.
+        (A header line cannot match: its name ends with a colon.)"""
+        self._head_tail = (self._head_tail + data)[-(MAX_TARGET_BYTES + 64) :]
+        # (llhttp keeps the previous request's version until it parses this
+        # one's, so the version cannot tell.)
+        line = rb"(?:^|\n)[A-Z]+ " + re.escape(self.url) + rb"\r?\n"
+        if self.url and re.search(line, self._head_tail):
+            self._refuse(*BAD_REQUEST_LINE)
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
@@ -115,8 +148,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._reading_head and not self.transport.is_closing():
             self._refuse(408, "Request headers took too long")
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._deferred is not None and not self.pipeline:
+            self._refuse(*self._deferred)
+
     def _refuse(self, status: int, reason: str) -> None:
-        """Answer ``status`` with a one-line reason and close the connection."""
+        """Answer ``status`` with a one-line reason and close the connection;
+        after the answers to the requests before it on this connection, which
+        are already counted (HTTP/1.1 pipelining)."""
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self._deferred = (status, reason)
+            self.flow.pause_reading()
+            return
+        self._deferred = None
         body = reason.encode("ascii") + b"\n"
         self.transport.write(
             STATUS_LINE[status]

@@ -3,6 +3,7 @@ a thread, so they cannot starve normal clients; and each gets a deadline."""
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -101,3 +102,37 @@ def test_headers_must_arrive_within_the_deadline(
 
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert HEAD_TIMEOUT_SECONDS - 1 < closed_after < HEAD_TIMEOUT_SECONDS + 3
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"GET /\r\n\r\n",  # HTTP/0.9 with its empty line: reached Falcon, a 500
+        b"GET /\r\n",  # no empty line: waited for the header deadline, a 408
+        b"GET /?a=b HTTP/1.1\r\n\r\nGET /?a=b\r\n",  # the same, behind a good request
+    ],
+)
+def test_a_request_line_without_a_version_gets_400_at_once(
+    mariadb: MariaDBServer, database: str, sent: bytes
+) -> None:
+    replica = Replica("web-1", {**integration_env(mariadb, database), "WEB_CONCURRENCY": "1"})
+    try:
+        replica.start()
+        with socket.create_connection(("127.0.0.1", replica.port), timeout=5) as sock:
+            opened = time.monotonic()
+            for piece in (sent[:4], sent[4:]):  # a request line in two pieces
+                sock.sendall(piece)
+                time.sleep(0.05)
+            answer = b""
+            while chunk := sock.recv(4096):  # until the server closes
+                answer += chunk
+            closed_after = time.monotonic() - opened
+        log = replica.log_path.read_text()
+    finally:
+        replica.stop()
+
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+    # The good request before it is answered first, then the 400.
+    assert statuses == [b"200"] * (sent.count(b"GET") - 1) + [b"400"], answer
+    assert closed_after < 2, closed_after
+    assert "Traceback" not in log, log
