@@ -4,10 +4,12 @@
 # server from them), Python's venv module, shellcheck, and vagrant (the vagrant
 # tier runs `vagrant validate --ignore-provider`: offline, no hypervisor needed),
 # wrk (the load generator `invoke bench` and its smoke test drive), and the C
-# toolchain and libseccomp-dev that cluster/build.sh needs for runc and pause.
+# toolchain and libseccomp-dev that cluster/build.sh needs for runc and pause,
+# and chromium with chromium-driver: the stack tier's browser test drives a
+# real headless Chromium through chromedriver (tests/utils/browser.py).
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant wrk gcc libc6-dev libseccomp-dev)
+packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant wrk gcc libc6-dev libseccomp-dev chromium chromium-driver)
 
 missing=()
 for package in "${packages[@]}"; do
