@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from localservers.ports import wait_until
 from localservers.project import REPO_ROOT
 from tests.utils.run import run
-from tests.utils.stack import IMAGE, Stack, get
+from tests.utils.stack import IMAGE, CookieClient, Stack, get
 from tests.utils.tools import require_tool
 
 DEV_PASSWORDS = ("visits-dev-password", "root-dev-password")
@@ -28,8 +28,13 @@ GREETING = re.compile(
 def test_compose_file_is_valid_and_versionless(docker: str) -> None:
     assert "version" not in yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
     rendered = yaml.safe_load(run("docker", "compose", "config").stdout)
-    assert set(rendered["services"]) == {"api", "db"}
-    assert rendered["services"]["api"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert set(rendered["services"]) == {"balancer", "api", "db"}
+    api, balancer = rendered["services"]["api"], rendered["services"]["balancer"]
+    assert api["depends_on"]["db"]["condition"] == "service_healthy"
+    # Three replicas, none publishing a port: the balancer is the way in.
+    assert api["deploy"]["replicas"] == 3
+    assert "ports" not in api
+    assert [p["published"] for p in balancer["ports"]] == ["8000"]
 
 
 def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: Path) -> None:
@@ -41,6 +46,7 @@ def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: 
         "DB_CONNECT_TIMEOUT": "7",
         "WEB_CONCURRENCY": "3",
         "LOG_FORMAT": "json",
+        "BALANCER_COOKIE_KEY": "other-cookie-key",
     }
     example_keys = {
         line.split("=", 1)[0]
@@ -70,11 +76,12 @@ def test_env_file_overrides_every_credential_and_setting(docker: str, tmp_path: 
     assert db["MARIADB_USER"] == "other_user"
     assert db["MARIADB_PASSWORD"] == "other-password"
     assert db["MARIADB_ROOT_PASSWORD"] == "other-root-password"
+    balancer = rendered["services"]["balancer"]["environment"]
+    assert balancer["BALANCER_COOKIE_KEY"] == "other-cookie-key"
 
 
 def test_stack_is_healthy_and_answers_the_contract(stack: Stack) -> None:
-    for service in ("api", "db"):
-        (container,) = stack.container_ids(service)
+    for container in stack.container_ids("api") + stack.container_ids("db"):
         assert stack.inspect(container)["State"]["Health"]["Status"] == "healthy"  # type: ignore[index]
 
     text = get("/")
@@ -83,11 +90,12 @@ def test_stack_is_healthy_and_answers_the_contract(stack: Stack) -> None:
     match = GREETING.match(text.body)
     assert match, text.body
     replica = match["name"]
-    assert replica == stack.container_ids("api")[0][:12], "REPLICA_NAME is the container id"
+    replicas = {container[:12] for container in stack.container_ids("api")}
+    assert replica in replicas, "REPLICA_NAME is the container id"
 
     as_json = get("/", accept="application/json").json()
-    assert as_json["replica"] == replica
-    assert as_json["visits"][replica] >= 2
+    assert as_json["replica"] in replicas
+    assert as_json["visits"][replica] >= 1
     assert as_json["total"] == sum(as_json["visits"].values())
     assert get("/visits").json()["visits"] == as_json["visits"]
     assert get("/healthz").status == 200
@@ -108,25 +116,13 @@ def test_counts_survive_down_and_up_and_go_with_the_volume(stack: Stack) -> None
     assert get("/visits").json() == {"visits": {}, "total": 0}, "counts outlived down -v"
 
 
-def test_three_scaled_replicas_are_counted_apart(stack: Stack) -> None:
-    # The host port can be published by one container only, so the scaled
-    # replicas are reached from inside, each through its own container.
-    override = "tests/stack/compose.no-host-port.yaml"
-    scaled = ("-f", "compose.yaml", "-f", override)
-    try:
-        stack.compose(
-            *scaled, "up", "--detach", "--wait", "--wait-timeout", "180", "--scale", "api=3"
-        )
-        ids = stack.compose(*scaled, "ps", "--quiet", "api").split()
-        assert len(ids) == 3
-        for index in (1, 2, 3):
-            assert "Hello from" in stack.exec_get("api", "/", index=index)
-        visits = get_visits_inside(stack)
-        assert {container[:12] for container in ids} <= set(visits)
-    finally:
-        stack.compose(*scaled, "up", "--detach", "--wait", "--scale", "api=1", check=False)
-        stack.compose("down")
-        stack.up()
+def test_three_replicas_are_counted_apart(stack: Stack) -> None:
+    ids = stack.container_ids("api")
+    assert len(ids) == 3
+    for index in (1, 2, 3):  # each replica reached directly, from inside its container
+        assert "Hello from" in stack.exec_get("api", "/", index=index)
+    visits = get_visits_inside(stack)
+    assert {container[:12] for container in ids} <= set(visits)
 
 
 def get_visits_inside(stack: Stack) -> dict[str, int]:
@@ -136,7 +132,7 @@ def get_visits_inside(stack: Stack) -> dict[str, int]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="signals the container's process from the host")
 def test_restart_policy_brings_a_killed_api_back(stack: Stack) -> None:
-    (container,) = stack.container_ids("api")
+    container = stack.container_ids("api")[0]
     state = stack.inspect(container)["State"]
     assert isinstance(state, dict)
     restarts_before = stack.inspect(container)["RestartCount"]
@@ -148,9 +144,9 @@ def test_restart_policy_brings_a_killed_api_back(stack: Stack) -> None:
     assert get("/").status == 200
 
 
-def test_database_restart_gives_503_then_200_from_the_same_container(stack: Stack) -> None:
-    (api,) = stack.container_ids("api")
-    started_at = stack.inspect(api)["State"]["StartedAt"]  # type: ignore[index]
+def test_database_restart_gives_503_then_200_from_the_same_containers(stack: Stack) -> None:
+    apis = stack.container_ids("api")
+    started_at = [stack.inspect(api)["State"]["StartedAt"] for api in apis]  # type: ignore[index]
     assert get("/").status == 200
 
     stack.compose("stop", "db")
@@ -162,8 +158,8 @@ def test_database_restart_gives_503_then_200_from_the_same_container(stack: Stac
     stack.compose("start", "db")
     stack.up()
     assert get("/").status == 200
-    assert stack.container_ids("api") == [api]
-    assert stack.inspect(api)["State"]["StartedAt"] == started_at  # type: ignore[index]
+    assert stack.container_ids("api") == apis
+    assert [stack.inspect(api)["State"]["StartedAt"] for api in apis] == started_at  # type: ignore[index]
 
 
 def test_database_port_is_not_published(stack: Stack) -> None:
@@ -192,16 +188,17 @@ def test_image_runs_as_non_root_without_compilers(stack: Stack) -> None:
 
 
 def test_api_runs_with_a_read_only_root_filesystem(stack: Stack) -> None:
-    (api,) = stack.container_ids("api")
-    assert stack.inspect(api)["HostConfig"]["ReadonlyRootfs"] is True  # type: ignore[index]
+    apis = stack.container_ids("api")
+    assert all(stack.inspect(api)["HostConfig"]["ReadonlyRootfs"] is True for api in apis)  # type: ignore[index]
+    api = apis[0]
     denied = run("docker", "exec", api, "touch", "/app/probe", check=False)
     assert denied.returncode != 0
     assert "Read-only file system" in denied.stderr
 
 
-def visits_recorded() -> float:
-    """The stack's visit_counter_visits_total, summed over its workers."""
-    answer = get("/metrics")
+def visits_recorded(session: CookieClient) -> float:
+    """The session's replica's visit_counter_visits_total, summed over its workers."""
+    answer = session.get("/metrics")
     assert answer.status == 200, answer.body
     (family,) = (
         f for f in text_string_to_metric_families(answer.body) if f.name == "visit_counter_visits"
@@ -210,11 +207,14 @@ def visits_recorded() -> float:
 
 
 def test_metrics_count_every_visit_on_the_read_only_root(stack: Stack) -> None:
-    # The workers' metric files can only live in the /tmp tmpfs here.
-    before = visits_recorded()
+    # The workers' metric files can only live in the /tmp tmpfs here. Each
+    # replica counts its own visits: one session (sticky) stays on one.
+    session = CookieClient()
+    assert session.get("/").status == 200
+    before = visits_recorded(session)
     for _ in range(10):
-        assert get("/").status == 200
-    assert visits_recorded() - before == 10
+        assert session.get("/").status == 200
+    assert visits_recorded(session) - before == 10
 
 
 def test_no_password_in_image_config_or_history(stack: Stack) -> None:

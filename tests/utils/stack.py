@@ -49,3 +49,28 @@ def get_script(path: str, timeout: float) -> str:
 
 def get(path: str = "/", accept: str | None = None) -> Answer:
     return request(f"{API_URL}{path}", accept=accept)
+
+
+class CookieClient:
+    """One browser session, as far as the balancer can tell: it keeps the
+    cookies it is given and sends them back, each request on a new
+    connection (so only the cookie can make it stick)."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def get(self, path: str = "/") -> Answer:
+        sent = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        answer = request(
+            f"{API_URL}{path}", accept="application/json", headers=sent if self.cookies else {}
+        )
+        if set_cookie := answer.headers.get("set-cookie"):
+            name, _, rest = set_cookie.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return answer
+
+
+def replica_of(answer: Answer) -> str:
+    """The replica that answered a JSON ``GET /``."""
+    name: str = answer.json()["replica"]
+    return name
