@@ -6,6 +6,8 @@
 #   python:3.13-slim    Debian's python3 (3.13) + venv + pip, host CAs trusted
 #   mariadb:11.8        Debian's mariadb-server (11.8) with an entrypoint and
 #                       healthcheck.sh that honour the official image's contract
+#   haproxy:3.0         Debian's haproxy (3.0 LTS) as user haproxy (99:99), the
+#                       official config path, entrypoint and stop signal
 #
 # They carry the official names, so the project's Dockerfile and compose.yaml
 # are used unchanged. What the stand-ins do and do not implement:
@@ -16,7 +18,7 @@
 #   --force     rebuild even if the tag exists (containers using the old image
 #               keep it; it is left untagged)
 #   --no-pull   do not try `docker pull` first
-#   TAG...      only these of the three tags (default: all, in order)
+#   TAG...      only these of the four tags (default: all, in order)
 #
 # Idempotent: a tag already present locally is kept; otherwise `docker pull` is
 # tried first (a reachable registry gives the real image). Packages come from
@@ -30,6 +32,7 @@ SUITE=trixie
 DEBIAN_TAG=debian:trixie-slim
 PYTHON_TAG=python:3.13-slim
 MARIADB_TAG=mariadb:11.8
+HAPROXY_TAG=haproxy:3.0
 WORK_ROOT=${OFFLINE_IMAGES_WORKDIR:-/var/tmp}
 PULL_TIMEOUT=${OFFLINE_IMAGES_PULL_TIMEOUT:-120}
 
@@ -41,7 +44,7 @@ for arg in "$@"; do
         --force) force=1 ;;
         --no-pull) try_pull=0 ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        "$DEBIAN_TAG" | "$PYTHON_TAG" | "$MARIADB_TAG") only+=("$arg") ;;
+        "$DEBIAN_TAG" | "$PYTHON_TAG" | "$MARIADB_TAG" | "$HAPROXY_TAG") only+=("$arg") ;;
         *) printf '[offline-images] error: unknown argument %s (try --help)\n' "$arg" >&2; exit 2 ;;
     esac
 done
@@ -165,6 +168,10 @@ build_mariadb() {
     docker_build "$MARIADB_TAG" "$IMAGES_DIR/mariadb"
 }
 
+build_haproxy() {
+    docker_build "$HAPROXY_TAG" "$IMAGES_DIR/haproxy"
+}
+
 wanted() { # TAG
     [[ ${#only[@]} -eq 0 ]] && return 0
     local tag
@@ -202,6 +209,7 @@ main() {
     ensure_image "$DEBIAN_TAG" build_debian
     ensure_image "$PYTHON_TAG" build_python
     ensure_image "$MARIADB_TAG" build_mariadb
+    ensure_image "$HAPROXY_TAG" build_haproxy
     log "done in $((SECONDS - started))s"
 }
 
