@@ -33,7 +33,11 @@ Obj = dict[str, Any]
 COMPONENT = "app.kubernetes.io/component"
 # The name of each container port, by container (compose.yaml's service).
 # The probes, the Services and the NetworkPolicies (k8s/components/) use them.
-PORT_NAMES: Mapping[str, Mapping[int, str]] = {"api": {8000: "http"}, "db": {3306: "mysql"}}
+PORT_NAMES: Mapping[str, Mapping[int, str]] = {
+    "balancer": {8000: "http", 8404: "monitor"},
+    "api": {8000: "http"},
+    "db": {3306: "mysql"},
+}
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 _MIB = 1024 * 1024
 

@@ -233,7 +233,7 @@ def roll_api(run: Deploy) -> None:
 
 def wait_for_rollouts(run: Deploy) -> None:
     namespace = ("--namespace", run.namespace)
-    for deployment in ("deployment/db", "deployment/api"):
+    for deployment in ("deployment/db", "deployment/api", "deployment/balancer"):
         timeout = f"--timeout={run.timeout}s"
         run.runner.run(run.kubectl("rollout", "status", deployment, *namespace, timeout))
     run.runner.run(run.kubectl("get", "pods,services", *namespace, "--selector", APP_SELECTOR))

@@ -68,14 +68,32 @@ def kompose_error(stderr: str, workdir: Path) -> str:
     return message.replace(str(workdir) + os.sep, "")
 
 
+def copy_config_files(compose_file: Path, workdir: Path) -> list[str]:
+    """Copy the files compose.yaml's top-level ``configs:`` name (kompose
+    makes each a ConfigMap) beside the lone copy; their relative paths."""
+    configs = (yaml.safe_load(compose_file.read_text()) or {}).get("configs") or {}
+    copied = []
+    for name, config in configs.items():
+        relative = Path(str(config.get("file", "")))
+        source = compose_file.parent / relative
+        if relative.is_absolute() or ".." in relative.parts or not source.is_file():
+            raise DeployError(f"compose.yaml's config {name!r} needs a file inside the repo")
+        (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, workdir / relative)
+        copied.append(relative.as_posix())
+    return copied
+
+
 def run_kompose(compose_file: Path, kompose: str, workdir: Path) -> list[Obj]:
     """Convert a lone copy of ``compose_file`` in ``workdir``; the parsed objects,
     in file-name order."""
     shutil.copyfile(compose_file, workdir / "compose.yaml")
+    config_files = copy_config_files(compose_file, workdir)
     # `-o DIR` writes one file per object only when DIR exists already.
     (workdir / "out").mkdir()
     command = kompose_command(kompose)
-    print("+ " + " ".join(command), f"  (in a temp dir holding only {compose_file.name})")
+    held = ", ".join([compose_file.name, *config_files])
+    print("+ " + " ".join(command), f"  (in a temp dir holding only {held})")
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(workdir)}
     result = subprocess.run(  # noqa: S603 (a tool path the user chose)
         command, cwd=workdir, env=env, capture_output=True, text=True, check=False, timeout=300

@@ -7,7 +7,6 @@ are never read or touched.
 from __future__ import annotations
 
 import secrets
-import shutil
 import sys
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import pytest
 import yaml
 
 from deploy import tools
-from localservers.project import REPO_ROOT
 from tests.utils.manifests import (
     CHECKOV_HINT,
     KOMPOSE_HINT,
     Rendered,
     copy_committed_k8s,
+    copy_compose,
     k8s_gen,
 )
 from tests.utils.run import run
@@ -47,7 +46,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory, kompose: str) -> Path:
     """A temp repo holding only compose.yaml and the hand-written part of k8s/,
     after `k8s-gen` ran on it (no .env)."""
     repo = tmp_path_factory.mktemp("generated")
-    shutil.copyfile(REPO_ROOT / "compose.yaml", repo / "compose.yaml")
+    copy_compose(repo)
     copy_committed_k8s(repo / "k8s", generated=False)
     result = k8s_gen(repo, kompose)
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,13 @@ from deploy.k8s_gen import GENERATED_MARK
 from deploy.k8s_secret import SECRET_KEYS
 from deploy.kompose import KOMPOSE_VERSION
 from localservers.project import REPO_ROOT
-from tests.utils.manifests import committed_k8s_files, copy_committed_k8s, k8s_gen, snapshot
+from tests.utils.manifests import (
+    committed_k8s_files,
+    copy_committed_k8s,
+    copy_compose,
+    k8s_gen,
+    snapshot,
+)
 from tests.utils.run import Completed, run
 
 
@@ -32,7 +37,7 @@ def generated_files(repo: Path) -> dict[str, bytes]:
 
 def repo_with_sources(tmp_path: Path) -> Path:
     """A temp repo with compose.yaml and the hand-written part of k8s/."""
-    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    copy_compose(tmp_path)
     copy_committed_k8s(tmp_path / "k8s", generated=False)
     return tmp_path
 
@@ -136,8 +141,15 @@ def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
     # The generator keeps what compose.yaml's readiness labels and
     # stop_grace_period say (through kompose) instead of writing its own.
     edits = (
-        ("readiness.http_get_path: /healthz\n", "readiness.http_get_path: /other\n"),
-        ('readiness.retries: "2"\n', 'readiness.retries: "4"\n'),
+        # (the API's lines: the balancer has readiness labels of its own)
+        (
+            '/healthz\n      kompose.service.healthcheck.readiness.http_get_port: "8000"',
+            '/other\n      kompose.service.healthcheck.readiness.http_get_port: "8000"',
+        ),
+        (
+            '3s\n      kompose.service.healthcheck.readiness.retries: "2"\n',
+            '3s\n      kompose.service.healthcheck.readiness.retries: "4"\n',
+        ),
         ("stop_grace_period: 20s\n", "stop_grace_period: 1m\n"),
     )
     api = pod(generate_from(edits, kompose, tmp_path), "api")
@@ -160,7 +172,7 @@ def test_node_port_resources_rollout_and_db_readiness_are_written_once_in_compos
         ("kompose.volume.size: 1Gi", "kompose.volume.size: 5Gi"),
     )
     objects = generate_from(edits, kompose, tmp_path)
-    [port] = objects["api-service.yaml"]["spec"]["ports"]
+    [port] = objects["balancer-service.yaml"]["spec"]["ports"]
     assert port["nodePort"] == 30099
     assert pod(objects, "api")["containers"][0]["resources"]["limits"]["memory"] == "320Mi"
     assert pod(objects, "db")["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
@@ -190,7 +202,7 @@ def test_secret_env_format_is_documented_key_value_lines() -> None:
 @pytest.fixture
 def repo_with_k8s(tmp_path: Path) -> Path:
     """A temp repo whose k8s/ already holds the committed files and a secret.env."""
-    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    copy_compose(tmp_path)
     copy_committed_k8s(tmp_path / "k8s")
     (tmp_path / "k8s" / "secret.env").write_text("DB_PASSWORD=old\nDB_ROOT_PASSWORD=old-root\n")
     return tmp_path
@@ -300,8 +312,8 @@ def test_kubectl_missing(repo_with_k8s: Path, kompose: str) -> None:
 
 
 def test_a_patch_kustomize_cannot_apply(repo_with_k8s: Path, kompose: str) -> None:
-    patch = repo_with_k8s / "k8s" / "patches" / "api-deployment.yaml"
-    patch.write_text(patch.read_text().replace("replicas: 3", "replicas: [3"))
+    patch = repo_with_k8s / "k8s" / "patches" / "balancer-deployment.yaml"
+    patch.write_text(patch.read_text().replace("replicas: 2", "replicas: [2"))
     before = snapshot(repo_with_k8s / "k8s")
     result = k8s_gen(repo_with_k8s, kompose)
     assert_refused(result, before, repo_with_k8s, "`kubectl kustomize k8s/` fails")

@@ -1,6 +1,7 @@
-"""One port story everywhere: the API listens on 8000 in its container,
-Compose publishes 8000:8000, Kubernetes exposes it as NodePort 30001, the VM
-forwards the host's 8000 to that NodePort, and the README's URLs say 8000."""
+"""One port story everywhere: the API listens on 8000 in its container and
+the balancer on 8000 in its own; Compose publishes the balancer's as 8000,
+Kubernetes exposes it as NodePort 30001, the VM forwards the host's 8000 to
+that NodePort, and the README's URLs say 8000."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.utils.tools import require_tool
 CONTAINER_PORT = 8000
 HOST_PORT = 8000
 NODE_PORT = 30001
+MONITOR_PORT = 8404
 
 
 def test_dockerfile_exposes_the_container_port() -> None:
@@ -39,14 +41,19 @@ def test_gunicorn_binds_the_container_port() -> None:
     assert binds == [[f"0.0.0.0:{CONTAINER_PORT}"]]
 
 
-def test_compose_publishes_host_port_to_container_port() -> None:
+def test_compose_publishes_host_port_to_the_balancer() -> None:
     compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
-    api = compose["services"]["api"]
-    assert api["ports"] == [f"{HOST_PORT}:{CONTAINER_PORT}"]
-    labels = api["labels"]
-    # What kompose turns into the Service and the readiness probe.
-    assert labels["kompose.service.nodeport.port"] == str(NODE_PORT)
-    assert labels["kompose.service.healthcheck.readiness.http_get_port"] == str(CONTAINER_PORT)
+    balancer, api = compose["services"]["balancer"], compose["services"]["api"]
+    assert balancer["ports"] == [f"{HOST_PORT}:{CONTAINER_PORT}"]
+    assert "ports" not in api
+    assert api["expose"] == [str(CONTAINER_PORT)]
+    # What kompose turns into the Services and the readiness probe.
+    assert balancer["labels"]["kompose.service.nodeport.port"] == str(NODE_PORT)
+    readiness_port = api["labels"]["kompose.service.healthcheck.readiness.http_get_port"]
+    assert readiness_port == str(CONTAINER_PORT)
+    config = (REPO_ROOT / "haproxy" / "haproxy.cfg").read_text()
+    assert re.search(rf"^\s*bind :{CONTAINER_PORT}$", config, re.MULTILINE)
+    assert f':{CONTAINER_PORT}"' in config  # the replicas' port in server-template
 
 
 def test_the_vm_forwards_host_port_to_the_node_port() -> None:
@@ -127,13 +134,18 @@ def test_the_kubernetes_service_maps_the_node_port_to_the_container_port(
     port = node_ports[0]
     assert port["nodePort"] == NODE_PORT
 
-    api_containers = list(containers(objects, "api"))
-    assert api_containers, "no workload labelled app.kubernetes.io/component=api"
+    balancers = list(containers(objects, "balancer"))
+    assert balancers, "no workload labelled app.kubernetes.io/component=balancer"
     container_ports = {
-        p.get("name"): p["containerPort"] for c in api_containers for p in c.get("ports", [])
+        p.get("name"): p["containerPort"] for c in balancers for p in c.get("ports", [])
     }
     target = port.get("targetPort", port.get("port"))
     if isinstance(target, str):  # a named port: resolve it in the pod template
         target = container_ports[target]
     assert target == CONTAINER_PORT
-    assert set(container_ports.values()) <= {CONTAINER_PORT}
+    # 8404 is the balancer's monitor port (metrics, health): in no Service.
+    assert set(container_ports.values()) == {CONTAINER_PORT, MONITOR_PORT}
+    service_ports = {
+        p["port"] for o in objects if o.get("kind") == "Service" for p in o["spec"]["ports"]
+    }
+    assert MONITOR_PORT not in service_ports

@@ -85,12 +85,16 @@ def test_renders_every_object(rendered: Rendered) -> None:
     secret_name = rendered.secret["metadata"]["name"]
     assert kinds == sorted(
         [
+            ("ConfigMap", "haproxy"),
+            ("Deployment", "balancer"),
             ("Deployment", "api"),
             ("Deployment", "db"),
+            ("NetworkPolicy", "balancer"),
             ("NetworkPolicy", "api"),
             ("NetworkPolicy", "db"),
             ("PersistentVolumeClaim", "db-data"),
             ("Secret", secret_name),
+            ("Service", "balancer"),
             ("Service", "api"),
             ("Service", "db"),
         ]
@@ -181,17 +185,55 @@ def test_no_literal_password_in_any_workload(rendered: Rendered) -> None:
                 assert name.endswith("_FILE"), f"{name} in {deployment['metadata']['name']}"
 
 
-def test_nodeport_30001_reaches_the_api_on_8000(rendered: Rendered) -> None:
-    service = rendered.get("Service", "api")
-    api = rendered.get("Deployment", "api")
+def test_nodeport_30001_reaches_the_balancer_on_8000(rendered: Rendered) -> None:
+    service = rendered.get("Service", "balancer")
+    balancer = rendered.get("Deployment", "balancer")
     assert service["spec"]["type"] == "NodePort"
     [port] = service["spec"]["ports"]
     assert port["nodePort"] == 30001
     assert port["port"] == 8000
+    assert resolve_port(balancer, port["targetPort"]) == 8000
+    assert (
+        service["spec"]["selector"].items()
+        <= balancer["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_the_api_service_is_headless_so_the_balancer_sees_every_pod(rendered: Rendered) -> None:
+    service = rendered.get("Service", "api")
+    api = rendered.get("Deployment", "api")
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    [port] = service["spec"]["ports"]
+    assert "nodePort" not in port
     assert resolve_port(api, port["targetPort"]) == 8000
     assert (
         service["spec"]["selector"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
     )
+
+
+def test_the_balancer_runs_two_replicas_with_one_config(rendered: Rendered) -> None:
+    balancer = rendered.get("Deployment", "balancer")
+    assert balancer["spec"]["replicas"] == 2
+    assert container(balancer)["image"] == "haproxy:3.0"
+    # The repository's haproxy/haproxy.cfg, unchanged, at the official path.
+    config = rendered.get("ConfigMap", "haproxy")["data"]["haproxy.cfg"]
+    assert config == (REPO_ROOT / "haproxy" / "haproxy.cfg").read_text()
+    [mount] = container(balancer)["volumeMounts"]
+    assert mount["mountPath"] == "/usr/local/etc/haproxy/haproxy.cfg"
+    env = env_of(balancer)
+    # The headless Service's full name in the pod's own namespace; one cookie
+    # key for both replicas, so a session sticks whichever answers.
+    names = list(env)
+    assert names.index("POD_NAMESPACE") < names.index("API_HOST")
+    assert env["API_HOST"]["value"] == "api.$(POD_NAMESPACE).svc.cluster.local"
+    assert env["BALANCER_COOKIE_KEY"]["value"]
+    # Deleting or rolling a balancer pod fails nothing: it serves on while its
+    # endpoint goes, then HAProxy finishes what is in flight.
+    pre_stop = container(balancer)["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod_spec(balancer)["terminationGracePeriodSeconds"] >= pre_stop + 15
+    assert container(balancer)["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert resolve_port(balancer, container(balancer)["readinessProbe"]["httpGet"]["port"]) == 8404
 
 
 def test_database_service_is_internal(rendered: Rendered) -> None:
@@ -300,7 +342,7 @@ def test_database_probes_log_in(rendered: Rendered) -> None:
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 180
 
 
-@pytest.mark.parametrize(("name", "uid"), [("api", 10001), ("db", 999)])
+@pytest.mark.parametrize(("name", "uid"), [("balancer", 99), ("api", 10001), ("db", 999)])
 def test_security_context(rendered: Rendered, name: str, uid: int) -> None:
     deployment = rendered.get("Deployment", name)
     pod = pod_spec(deployment)
@@ -318,7 +360,7 @@ def test_security_context(rendered: Rendered, name: str, uid: int) -> None:
     assert "hostPath" not in json.dumps(pod)
 
 
-@pytest.mark.parametrize("name", ["api", "db"])
+@pytest.mark.parametrize("name", ["balancer", "api", "db"])
 def test_requests_and_limits(rendered: Rendered, name: str) -> None:
     resources = container(rendered.get("Deployment", name))["resources"]
     for bound in ("requests", "limits"):
@@ -330,7 +372,7 @@ def test_recommended_labels_everywhere(rendered: Rendered) -> None:
         labels = obj["metadata"]["labels"]
         where = f"{obj['kind']} {obj['metadata']['name']}"
         assert labels.items() >= RECOMMENDED.items(), where
-        assert labels["app.kubernetes.io/component"] in {"api", "db"}, where
+        assert labels["app.kubernetes.io/component"] in {"balancer", "api", "db"}, where
     for deployment in rendered.workloads:
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         template_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -341,6 +383,23 @@ def test_recommended_labels_everywhere(rendered: Rendered) -> None:
             == deployment["metadata"]["name"]
         )
         assert deployment["spec"]["selector"]["matchLabels"].items() <= template_labels.items()
+
+
+def test_the_api_accepts_connections_from_the_balancer_only(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", "api")
+    api, balancer = rendered.get("Deployment", "api"), rendered.get("Deployment", "balancer")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= api["spec"]["template"]["metadata"]["labels"].items()
+    )
+    [rule] = policy["spec"]["ingress"]
+    [peer] = rule["from"]
+    assert (
+        peer["podSelector"]["matchLabels"].items()
+        <= balancer["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert [resolve_port(api, p["port"]) for p in rule["ports"]] == [8000]
 
 
 def test_database_accepts_connections_from_the_api_only(rendered: Rendered) -> None:

@@ -3,7 +3,6 @@ containers: `docker compose config` resolves .env, quoting and `$` included."""
 
 from __future__ import annotations
 
-import shutil
 import stat
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.k8s_secret import SECRET_KEYS
-from localservers.project import REPO_ROOT
+from tests.utils.manifests import copy_compose
 from tests.utils.run import run
 from tests.utils.tools import require_tool
 
@@ -25,7 +24,7 @@ DOLLAR_SECRET_ENV = "DB_PASSWORD=pa$word\nDB_ROOT_PASSWORD=li$teral $$\n"
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     require_tool("docker", "Debian: apt-get install docker.io, and Compose v2's plugin")
-    shutil.copyfile(REPO_ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    copy_compose(tmp_path)
     return tmp_path
 
 

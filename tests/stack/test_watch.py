@@ -1,5 +1,6 @@
 """`invoke dev`'s inner loop (compose.dev.yaml): an edit under api/ answers
-within seconds, with no image rebuild, in a container still hardened."""
+within seconds on every replica, with no image rebuild, in containers still
+hardened."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ OVERRIDE = """
 services:
   api:
     image: visit-counter-api:watchtest
+  balancer:
     ports: !reset []
 """
 FILES = ["-f", "compose.yaml", "-f", "compose.dev.yaml", "-f", "compose.test.yaml"]
@@ -33,7 +35,7 @@ def project_copy(docker: str, tmp_path: Path) -> Iterator[Path]:
     """The files the stack is built from, copied so the test can edit api/."""
     tracked = run(
         "git", "ls-files", "api", "Dockerfile", ".dockerignore", "compose.yaml",
-        "compose.dev.yaml", "gunicorn.conf.py", "requirements.txt",
+        "compose.dev.yaml", "gunicorn.conf.py", "requirements.txt", "haproxy",
     ).stdout.split()  # fmt: skip
     for name in tracked:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -48,16 +50,23 @@ def compose(cwd: Path, *args: str, check: bool = True) -> Completed:
     return run("docker", "compose", "-p", PROJECT, *FILES, *args, cwd=cwd, check=check, timeout=600)
 
 
-def greeting(cwd: Path) -> str:
-    """GET / from inside the api container (it publishes no port here)."""
+def greeting(cwd: Path, index: int = 1) -> str:
+    """GET / from inside one api container (nothing publishes a port here)."""
     script = get_script("/", timeout=5)
-    return compose(cwd, "exec", "api", "python", "-c", script, check=False).stdout
+    exec_ = ("exec", "--index", str(index), "api", "python", "-c", script)
+    return compose(cwd, *exec_, check=False).stdout
+
+
+def edited_everywhere(cwd: Path, replicas: int) -> bool:
+    return all(greeting(cwd, i).startswith(EDITED_GREETING) for i in range(1, replicas + 1))
 
 
 def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy: Path) -> None:
     compose(project_copy, "up", "--detach", "--build", "--wait", "--wait-timeout", "180")
     assert greeting(project_copy).startswith("Hello from ")
-    (container,) = compose(project_copy, "ps", "--quiet", "api").stdout.split()
+    containers = compose(project_copy, "ps", "--quiet", "api").stdout.split()
+    assert len(containers) == 3
+    container = containers[0]
     image_before = run("docker", "inspect", "--format", "{{.Image}}", container).stdout
 
     greeting_module = project_copy / "api" / "greeting.py"
@@ -65,7 +74,7 @@ def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy
     assert "Hello from" in source, "the edit must change what GET / answers"
     greeting_module.write_text(source.replace("Hello from", EDITED_GREETING))
     edited_at = time.monotonic()
-    while not greeting(project_copy).startswith(EDITED_GREETING):
+    while not edited_everywhere(project_copy, len(containers)):
         if time.monotonic() - edited_at > 120:
             logs = compose(project_copy, "logs", "api", check=False).stdout
             pytest.fail(f"the edit never answered:\n{logs[-3000:]}")
@@ -74,7 +83,7 @@ def test_an_edit_under_api_answers_within_seconds_without_a_rebuild(project_copy
     # would only be flaky. What is asserted is the mechanism: the same
     # container and image, the workers reloaded.
     print(f"edit to new answer: {time.monotonic() - edited_at:.1f} s")
-    assert compose(project_copy, "ps", "--quiet", "api").stdout.split() == [container]
+    assert compose(project_copy, "ps", "--quiet", "api").stdout.split() == containers
     inspect = json.loads(run("docker", "inspect", container).stdout)[0]
     assert inspect["Image"] + "\n" == image_before, "the edit rebuilt the image"
     # Still hardened: read-only root, non-root, no capabilities.

@@ -83,3 +83,9 @@ class Rendered:
 
     def secret_value(self, key: str) -> str:
         return base64.b64decode(self.secret["data"][key]).decode()
+
+
+def copy_compose(repo: Path) -> None:
+    """compose.yaml and the config files it names (haproxy/), into ``repo``."""
+    shutil.copyfile(REPO_ROOT / "compose.yaml", repo / "compose.yaml")
+    shutil.copytree(REPO_ROOT / "haproxy", repo / "haproxy", dirs_exist_ok=True)

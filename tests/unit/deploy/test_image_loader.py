@@ -148,7 +148,7 @@ def test_an_image_already_on_the_node_under_the_same_id_is_recognised() -> None:
 
 def test_the_images_come_from_the_manifests() -> None:
     images = image_loader.manifest_images(REPO_ROOT / "k8s" / "base")
-    assert sorted(images) == ["mariadb:11.8", "visit-counter-api:dev"]
+    assert sorted(images) == ["haproxy:3.0", "mariadb:11.8", "visit-counter-api:dev"]
 
 
 def test_images_are_found_in_any_manifest_layout(tmp_path: Path) -> None:

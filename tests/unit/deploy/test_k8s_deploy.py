@@ -75,6 +75,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
             "get services": "{}",
             "inspect --format '{{.Id}}' visit-counter-api:dev": "sha256:api\n",
             "inspect --format '{{.Id}}' mariadb:11.8": "sha256:db\n",
+            "inspect --format '{{.Id}}' haproxy:3.0": "sha256:lb\n",
             "get namespace default": "namespace/default\n",
         }
     )
@@ -85,7 +86,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
     assert survey.replicas == ["api-a", "api-b", "api-c"]
     k = "kubectl --kubeconfig kc"
     exec_check = shlex.join(db_credentials.check_command(Kubectl(kubeconfig="kc"), "default"))
-    api_image, db = "visit-counter-api:dev", "mariadb:11.8"
+    api_image, db, lb = "visit-counter-api:dev", "mariadb:11.8", "haproxy:3.0"
     node = "docker exec n1 ctr -n k8s.io"
     annotation = "jsonpath={.spec.template.metadata.annotations.visit-counter\\.dev/image-id}"
     patch = {"spec": {"template": {"metadata": {"annotations": {IMAGE_ID: "sha256:api"}}}}}
@@ -100,11 +101,15 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
         f"{k} get services --all-namespaces --output json",
         f"docker build --tag {api_image} .",
         f"docker image inspect --format '{{{{.Id}}}}' {api_image}",
+        f"docker image inspect --format '{{{{.Id}}}}' {lb}",
         f"docker image inspect --format '{{{{.Id}}}}' {db}",
         f"{node} images ls",
         f"docker save {api_image} | docker exec -i n1 ctr -n k8s.io images import --digests -",
         f"{node} images label docker.io/library/{api_image} io.cri-containerd.pinned=pinned "
         f"{IMAGE_ID}=sha256:api",
+        f"docker save {lb} | docker exec -i n1 ctr -n k8s.io images import --digests -",
+        f"{node} images label docker.io/library/{lb} io.cri-containerd.pinned=pinned "
+        f"{IMAGE_ID}=sha256:lb",
         f"docker save {db} | docker exec -i n1 ctr -n k8s.io images import --digests -",
         f"{node} images label docker.io/library/{db} io.cri-containerd.pinned=pinned "
         f"{IMAGE_ID}=sha256:db",
@@ -115,6 +120,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
         f"--patch '{json.dumps(patch, separators=(',', ':'))}'",
         f"{k} rollout status deployment/db --namespace default --timeout=300s",
         f"{k} rollout status deployment/api --namespace default --timeout=300s",
+        f"{k} rollout status deployment/balancer --namespace default --timeout=300s",
         f"{k} get pods,services --namespace default --selector app.kubernetes.io/name=visit-counter",
         f"GET {api.url} until 3 distinct replicas answer (up to 180s)",
     ]
@@ -129,7 +135,7 @@ def test_a_dry_run_prints_the_fresh_install_path_and_changes_nothing(repo: Path)
     dry_run = Runner(print_only, say=lines.append)
     assert deploy(dry_run, "--kubeconfig", "kc", "--loader", "local", "--timeout", "60") is None
     k = "kubectl --kubeconfig kc"
-    api, db = "visit-counter-api:dev", "mariadb:11.8"
+    api, db, lb = "visit-counter-api:dev", "mariadb:11.8", "haproxy:3.0"
     node = "docker exec '<node-id>' ctr -n k8s.io"
     steps = commands(lines)
     assert steps[:5] == [
@@ -141,27 +147,34 @@ def test_a_dry_run_prints_the_fresh_install_path_and_changes_nothing(repo: Path)
         f"{k} get services --all-namespaces --output json",
     ]
     assert "  no ready database in namespace default: no password to check" in lines
-    assert steps[5:13] == [
+    loads = [
+        step
+        for image in (api, lb, db)
+        for step in (
+            f"docker save {image} | docker exec -i '<node-id>' ctr -n k8s.io images import "
+            "--digests -",
+            f"{node} images label docker.io/library/{image} io.cri-containerd.pinned=pinned "
+            f"'{IMAGE_ID}=<id of {image}>'",
+        )
+    ]
+    assert steps[5:16] == [
         f"docker build --tag {api} .",
         f"docker image inspect --format '{{{{.Id}}}}' {api}",
+        f"docker image inspect --format '{{{{.Id}}}}' {lb}",
         f"docker image inspect --format '{{{{.Id}}}}' {db}",
         f"{node} images ls",
-        f"docker save {api} | docker exec -i '<node-id>' ctr -n k8s.io images import --digests -",
-        f"{node} images label docker.io/library/{api} io.cri-containerd.pinned=pinned "
-        f"'{IMAGE_ID}=<id of {api}>'",
-        f"docker save {db} | docker exec -i '<node-id>' ctr -n k8s.io images import --digests -",
-        f"{node} images label docker.io/library/{db} io.cri-containerd.pinned=pinned "
-        f"'{IMAGE_ID}=<id of {db}>'",
+        *loads,
     ]
-    assert steps[13:16] == [
+    assert steps[16:19] == [
         f"{k} get namespace default --ignore-not-found --output name",
         f"{k} create namespace default",
         f"{k} apply -k k8s/ --namespace default",
     ]
-    assert f"<id of {api}>" in steps[17]  # the patch
-    assert steps[18:20] == [
+    assert f"<id of {api}>" in steps[20]  # the patch
+    assert steps[21:24] == [
         f"{k} rollout status deployment/db --namespace default --timeout=60s",
         f"{k} rollout status deployment/api --namespace default --timeout=60s",
+        f"{k} rollout status deployment/balancer --namespace default --timeout=60s",
     ]
     assert steps[-1] == "GET http://127.0.0.1:30001/ until 3 distinct replicas answer (up to 180s)"
     assert not (repo / "k8s" / "secret.env").exists()  # a dry run writes nothing
