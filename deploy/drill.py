@@ -7,6 +7,7 @@ how long until ``GET /`` answered ``200`` again.
 
 - ``pod-delete``: delete the API pod that answered; three replicas answer again.
 - ``rollout``: ``kubectl rollout restart deployment/api``.
+- ``balancer-delete``: delete a balancer pod; the other keeps answering.
 - ``db-outage``: scale the database to 0 for about 15 s (``GET /`` answers
   ``503`` with ``Retry-After``, ``GET /healthz`` ``200``), then back to 1:
   ``GET /`` must answer ``200`` within 30 s.
@@ -33,8 +34,9 @@ from deploy.errors import DeployError, exit_status
 from deploy.options import Option
 from deploy.poller import Poller, outcomes_over
 
-DRILLS = ("pod-delete", "rollout", "db-outage", "db-restart")
+DRILLS = ("pod-delete", "rollout", "balancer-delete", "db-outage", "db-restart")
 API_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
+BALANCER_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=balancer"
 DB_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=db"
 OUTAGE_SECONDS = 15.0
 RECOVERY_LIMIT = 30.0
@@ -175,6 +177,22 @@ def rollout(target: DrillTarget) -> DrillReport:
     return _run_polled(target, "rollout", False, action)
 
 
+def balancer_delete(target: DrillTarget) -> DrillReport:
+    def action(poller: Poller, report: DrillReport) -> None:
+        runner = target.runner
+        listing = target.k("get", "pods", "--selector", BALANCER_SELECTOR, *NAMES)
+        pods = runner.output(listing).split() or (["<balancer-pod>"] if runner.dry_run else [])
+        if not pods:
+            raise DeployError(f"no pod labelled {BALANCER_SELECTOR}: is it deployed?")
+        # --wait=false, then a wait for its deletion: the poller covers the
+        # whole shutdown (preStop, HAProxy finishing what is in flight).
+        runner.run(target.k("delete", "pod", pods[0], "--wait=false"))
+        runner.run(target.k("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag()))
+        _rollout_status(target, "deployment/balancer")
+
+    return _run_polled(target, "balancer-delete", False, action)
+
+
 def db_outage(target: DrillTarget) -> DrillReport:
     runner, url = target.runner, target.url
     healthz_url = path_url(url, "/healthz")
@@ -238,6 +256,7 @@ def _counted(outcomes: dict[str, int]) -> str:
 RUNNERS: dict[str, Callable[[DrillTarget], DrillReport]] = {
     "pod-delete": pod_delete,
     "rollout": rollout,
+    "balancer-delete": balancer_delete,
     "db-outage": db_outage,
     "db-restart": db_restart,
 }

@@ -15,6 +15,10 @@ and why:
   probe's port in a patch would restate compose.yaml's readiness labels.
 - Memory in ``Mi``/``Gi``: kompose writes compose.yaml's sizes in bytes; a
   patch saying ``192Mi`` would be a second place for compose.yaml's limit.
+- A pod template that mounts one of kompose's ConfigMaps (compose.yaml's
+  ``configs:``) carries a hash of its content (:data:`CONFIG_HASH`), so a
+  changed file rolls the pods that read it. kustomize hashes only what its
+  own generators make, and kompose made this one.
 
 And :func:`check_rendered`, on what kustomize rendered: the facts that hold
 only because compose.yaml and the patches agree.
@@ -23,6 +27,8 @@ only because compose.yaml and the patches agree.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -39,6 +45,7 @@ PORT_NAMES: Mapping[str, Mapping[int, str]] = {
     "db": {3306: "mysql"},
 }
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+CONFIG_HASH = "visit-counter.dev/config-sha256"
 _MIB = 1024 * 1024
 
 
@@ -138,6 +145,23 @@ def with_canonical_resources(deployment: Obj) -> Obj:
     return result
 
 
+def with_config_hash(deployment: Obj, config_maps: Mapping[str, Obj]) -> Obj:
+    """The pod template annotated with a hash of the ConfigMaps it mounts."""
+    pod = deployment["spec"]["template"]
+    mounted = sorted(
+        volume["configMap"]["name"]
+        for volume in pod["spec"].get("volumes", [])
+        if "configMap" in volume
+    )
+    if not mounted:
+        return deployment
+    content = json.dumps([config_maps[name].get("data", {}) for name in mounted], sort_keys=True)
+    result = copy.deepcopy(deployment)
+    annotations = result["spec"]["template"]["metadata"].setdefault("annotations", {})
+    annotations[CONFIG_HASH] = hashlib.sha256(content.encode()).hexdigest()
+    return result
+
+
 def base_objects(
     objects: Iterable[Obj], secret_env: Mapping[str, Iterable[str]]
 ) -> tuple[dict[str, Obj], list[str]]:
@@ -147,6 +171,7 @@ def base_objects(
     password (deploy.k8s_secret.SECRET_ENV).
     """
     base = {file_name(obj): without_kompose_labels(obj) for obj in objects}
+    config_maps = {o["metadata"]["name"]: o for o in base.values() if o["kind"] == "ConfigMap"}
     removed: list[str] = []
     for name, deployment in sorted(base.items()):
         if deployment["kind"] != "Deployment":
@@ -158,7 +183,7 @@ def base_objects(
         deployment, service = with_named_ports(deployment, base.get(service_file))
         if service is not None:
             base[service_file] = service
-        base[name] = with_canonical_resources(deployment)
+        base[name] = with_config_hash(with_canonical_resources(deployment), config_maps)
     return base, removed
 
 

@@ -53,6 +53,16 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+def _text_block(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """A multi-line string (a ConfigMap's file) as a literal block, so
+    k8s/base/ shows the file as it is, not one quoted line of escapes."""
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _text_block)
+
+
 def dump(obj: Obj) -> str:
     body = yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000)
     return HEADER + body

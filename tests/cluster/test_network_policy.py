@@ -34,14 +34,25 @@ def test_a_pod_without_the_api_labels_cannot_reach_the_database(
 ) -> None:
     result = cluster.kubectl("exec", intruder, "--", "python", "-c", GREETING, check=False)
     assert "11.8" not in result
-    # The same pod does reach the API (its policy admits everyone on 8000), so
-    # the refusal above is the database's policy, not a broken pod network.
-    health = cluster.kubectl(
-        "exec",
-        intruder,
-        "--",
-        "python",
-        "-c",
-        "import urllib.request; print(urllib.request.urlopen('http://api:8000/healthz', timeout=5).status)",
+    # The same pod does reach the balancer (its policy admits everyone on
+    # 8000), so the refusal above is the database's policy, not a broken pod
+    # network.
+    assert healthz(cluster, intruder, "balancer") == "200"
+
+
+def healthz(cluster: Cluster, pod: str, host: str) -> str:
+    """GET http://HOST:8000/healthz from ``pod``: the status, or the error's name."""
+    script = (
+        "import urllib.request\n"
+        f"try: print(urllib.request.urlopen('http://{host}:8000/healthz', timeout=5).status)\n"
+        "except Exception as e: print(type(e).__name__)"
     )
-    assert health.strip() == "200"
+    return cluster.kubectl("exec", pod, "--", "python", "-c", script, check=False).strip()
+
+
+def test_only_the_balancer_reaches_the_api(cluster: Cluster, intruder: str) -> None:
+    # Every client goes through the balancer: a pod that is not one cannot
+    # reach an API pod directly (the headless name resolves to the pods).
+    assert healthz(cluster, intruder, "api") != "200"
+    balancer = cluster.json("get", "pods", "-l", "app.kubernetes.io/component=balancer")
+    assert balancer["items"], "no balancer pod"

@@ -10,13 +10,13 @@ import re
 import signal
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
 from deploy.api_client import request
 from deploy.poller import Poller
 from localservers.ports import wait_until
+from tests.utils.processes import is_running, process_tree
 from tests.utils.run import run
 from tests.utils.stack import API_URL, CookieClient, Stack, get, replica_of
 
@@ -31,21 +31,6 @@ def fresh_replicas(count: int) -> list[str]:
 def container_of(stack: Stack, replica: str) -> str:
     (container,) = [c for c in stack.container_ids("api") if c.startswith(replica)]
     return container
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, as the host sees them."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *(p for child in children for p in process_tree(int(child)))]
-
-
-def is_running(pid: int) -> bool:
-    """Alive and not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def total_visits() -> int:
@@ -103,11 +88,11 @@ def test_a_crashed_replica_costs_only_the_request_in_flight(stack: Stack) -> Non
         time.sleep(1)
         processes = process_tree(int(stack.inspect(victim)["State"]["Pid"]))  # type: ignore[index]
         os.kill(processes[0], signal.SIGKILL)
-        # The kernel then kills the workers too; the crash is complete once
-        # none of them runs, so no socket of theirs accepts anything more.
-        wait_until(lambda: not any(map(is_running, processes)), 10, "the replica's processes gone")
         killed_at = poller.now()
-        # The sticky session follows to another replica at once.
+        # The kernel then kills the workers too; once none of them runs, no
+        # socket of theirs accepts anything more, and the sticky session
+        # moves to another replica.
+        wait_until(lambda: not any(map(is_running, processes)), 10, "the replica's processes gone")
         assert session.get().status == 200
         time.sleep(5)
     wait_until(lambda: stack.inspect(victim)["RestartCount"] != restarts, 60, "a restart")
@@ -116,9 +101,10 @@ def test_a_crashed_replica_costs_only_the_request_in_flight(stack: Stack) -> Non
     samples = poller.samples
     after_kill = [s for s in samples if s.at > killed_at]
     failed = [s for s in after_kill if s.status != 200]
+    print(f"crash: {len(after_kill)} requests after it, {len(failed)} failed: {failed}")
     assert len(after_kill) >= 40, len(after_kill)
-    # One request at a time: at most the one inside the dying process fails,
-    # as a clean 502 from the balancer, ending right after the kill.
+    # One request at a time: at most the one that reached the process as it
+    # died fails, as a clean 502 from the balancer, ending right after the kill.
     assert len(failed) <= 1, failed
     assert all(s.status == 502 and s.at - killed_at < 1 for s in failed), failed
     ok = sum(s.status == 200 for s in samples) + 1  # the session's request

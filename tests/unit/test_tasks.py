@@ -141,6 +141,7 @@ def test_drill_runs_every_drill_by_default(tripwire: Path) -> None:
     assert drills == [
         "== drill pod-delete",
         "== drill rollout",
+        "== drill balancer-delete",
         "== drill db-outage",
         "== drill db-restart",
     ]
@@ -172,7 +173,8 @@ def test_an_unknown_drill_stops_k8s_drill_with_one_line(tripwire: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "k8s-drill: unknown drill(s) reboot: choose from pod-delete, rollout, db-outage, db-restart"
+        "k8s-drill: unknown drill(s) reboot: choose from pod-delete, rollout, balancer-delete, "
+        "db-outage, db-restart"
     ]
 
 

@@ -56,13 +56,14 @@ class CookieClient:
     cookies it is given and sends them back, each request on a new
     connection (so only the cookie can make it stick)."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str = API_URL) -> None:
+        self.url = url.rstrip("/")
         self.cookies: dict[str, str] = {}
 
     def get(self, path: str = "/") -> Answer:
         sent = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         answer = request(
-            f"{API_URL}{path}", accept="application/json", headers=sent if self.cookies else {}
+            f"{self.url}{path}", accept="application/json", headers=sent if self.cookies else {}
         )
         if set_cookie := answer.headers.get("set-cookie"):
             name, _, rest = set_cookie.partition("=")

@@ -25,6 +25,7 @@ from tests.utils.scripted import Answer, Scripted
 
 API = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
 DB = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=db"
+BALANCER = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=balancer"
 REPLICAS = ("api-a", "api-b", "api-c")
 
 
@@ -180,7 +181,13 @@ def test_the_dry_run_prints_each_drill_in_order() -> None:
     lines: list[str] = []
     target = drill.DrillTarget(Runner(print_only, say=lines.append), Kubectl(kubeconfig="kc"))
     reports = drill.run_drills(drill.DRILLS, target)
-    assert [r.name for r in reports] == ["pod-delete", "rollout", "db-outage", "db-restart"]
+    assert [r.name for r in reports] == [
+        "pod-delete",
+        "rollout",
+        "balancer-delete",
+        "db-outage",
+        "db-restart",
+    ]
     assert all(r.dry_run and r.ok for r in reports)
     k, ns, url = "kubectl --kubeconfig kc", "--namespace default", "http://127.0.0.1:30001/"
     before = [
@@ -195,6 +202,8 @@ def test_the_dry_run_prints_each_drill_in_order() -> None:
         "pod-delete: dry run",
         "== drill rollout",
         "rollout: dry run",
+        "== drill balancer-delete",
+        "balancer-delete: dry run",
         "== drill db-outage",
         "db-outage: dry run",
         "== drill db-restart",
@@ -217,6 +226,13 @@ def test_the_dry_run_prints_each_drill_in_order() -> None:
         f"{k} rollout restart deployment/api {ns}",
         f"{k} rollout status deployment/api {status}",
         f"{k} wait --for=delete {shlex.quote('pod/<api-pods>')} {status}",
+        again,
+        *before,
+        f"{k} get pods --selector {BALANCER} --no-headers "
+        f"--output custom-columns=NAME:.metadata.name {ns}",
+        f"{k} delete pod {shlex.quote('<balancer-pod>')} --wait=false {ns}",
+        f"{k} wait --for=delete {shlex.quote('pod/<balancer-pod>')} {status}",
+        f"{k} rollout status deployment/balancer {status}",
         again,
         *before,
         f"{k} scale deployment/db --replicas=0 {ns}",

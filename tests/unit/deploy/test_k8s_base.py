@@ -172,6 +172,36 @@ def test_the_base_gets_everything_and_keeps_no_password() -> None:
     assert "io.kompose" not in repr(base)
 
 
+def config_map(text: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "haproxy"},
+        "data": {"haproxy.cfg": text},
+    }
+
+
+def mounting(deployment: Obj) -> Obj:
+    deployment["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "haproxy", "configMap": {"name": "haproxy"}}
+    ]
+    return deployment
+
+
+def config_hash(text: str) -> str | None:
+    base, _ = k8s_base.base_objects([mounting(kompose_deployment()), config_map(text)], {})
+    annotations = base["api-deployment.yaml"]["spec"]["template"]["metadata"].get("annotations")
+    return (annotations or {}).get(k8s_base.CONFIG_HASH)
+
+
+def test_a_changed_config_file_changes_the_pods_that_mount_it() -> None:
+    # The hash is what rolls the pods: the same file, the same hash.
+    assert config_hash("bind :8000\n") == config_hash("bind :8000\n")
+    assert config_hash("bind :8000\n") != config_hash("bind :8001\n")
+    unmounted, _ = k8s_base.base_objects([kompose_deployment(), config_map("x")], {})
+    assert "annotations" not in unmounted["api-deployment.yaml"]["spec"]["template"]["metadata"]
+
+
 # --- checks of the rendered objects ------------------------------------------------
 
 

@@ -1,0 +1,99 @@
+"""The balancer on the cluster: two HAProxy pods behind NodePort 30001, one
+cookie key, so a session sticks whichever balancer pod a connection meets;
+a crashed API pod costs only the request inside it; a balancer pod deleted
+costs nothing."""
+
+from __future__ import annotations
+
+import time
+
+from deploy import drill
+from deploy.poller import Poller
+from localservers.ports import wait_until
+from tests.utils.cluster import URL, Cluster, Deployed, drill_target
+from tests.utils.processes import is_running, process_tree
+from tests.utils.stack import CookieClient, replica_of
+
+FRESH_CLIENTS = 12
+
+
+def test_a_session_sticks_across_both_balancer_pods(cluster: Cluster, deployed: Deployed) -> None:
+    balancers = cluster.json("get", "pods", "-l", "app.kubernetes.io/component=balancer")
+    assert len(balancers["items"]) == 2
+    session = CookieClient(URL)
+    first = replica_of(session.get())
+    # Each request on a new connection, which kube-proxy gives to either pod.
+    assert [replica_of(session.get()) for _ in range(20)] == [first] * 20
+    fresh = {replica_of(CookieClient(URL).get()) for _ in range(FRESH_CLIENTS)}
+    assert len(fresh) >= 2, fresh
+
+
+def node_proc(cluster: Cluster, path: str) -> str | None:
+    result = cluster.node_exec("cat", path, check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def main_pid(cluster: Cluster, pod: str) -> int:
+    """The host-side (node) PID of the pod's container's main process."""
+    status = cluster.json("get", "pod", pod)["status"]["containerStatuses"][0]
+    container_id = status["containerID"].removeprefix("containerd://")
+    tasks = cluster.node_exec("ctr", "-n", "k8s.io", "task", "ls").stdout.splitlines()
+    [pid] = [line.split()[1] for line in tasks if line.startswith(container_id)]
+    return int(pid)
+
+
+def total_visits() -> int:
+    total: int = CookieClient(URL).get("/visits").json()["total"]
+    return total
+
+
+def test_a_crashed_api_pod_costs_only_the_request_in_flight(
+    cluster: Cluster, deployed: Deployed
+) -> None:
+    # SIGKILL from the node: inside its own PID namespace the kernel ignores
+    # a SIGKILL sent to the container's init, so only the node can crash it.
+    session = CookieClient(URL)
+    pod = replica_of(session.get())  # REPLICA_NAME is the pod's name
+    restarts = cluster.json("get", "pod", pod)["status"]["containerStatuses"][0]["restartCount"]
+    before = total_visits()
+
+    def read(path: str) -> str | None:
+        return node_proc(cluster, path)
+
+    with Poller(URL) as poller:
+        time.sleep(1)
+        processes = process_tree(main_pid(cluster, pod), read)
+        cluster.node_exec("kill", "-KILL", str(processes[0]))
+        killed_at = poller.now()
+        wait_until(
+            lambda: not any(is_running(p, read) for p in processes), 10, "the pod's processes gone"
+        )
+        # Once the crash is complete, the session moves to another replica.
+        assert session.get().status == 200
+        time.sleep(5)
+
+    def restarted() -> bool:
+        status = cluster.json("get", "pod", pod)["status"]["containerStatuses"][0]
+        return bool(status["restartCount"] > restarts and status["ready"])
+
+    wait_until(restarted, 120, f"{pod} restarted and ready")
+
+    samples = poller.samples
+    after_kill = [s for s in samples if s.at > killed_at]
+    failed = [s for s in after_kill if s.status != 200]
+    print(f"crash: {len(after_kill)} requests after it, {len(failed)} failed: {failed}")
+    assert len(after_kill) >= 40, len(after_kill)
+    # One request at a time: at most the one that reached the process as it
+    # died fails, as a clean 502 from the balancer, ending right after the kill.
+    assert len(failed) <= 1, failed
+    assert all(s.status == 502 and s.at - killed_at < 1 for s in failed), failed
+    ok = sum(s.status == 200 for s in samples) + 1  # the session's request
+    assert ok <= total_visits() - before <= ok + len(failed)
+
+
+def test_deleting_a_balancer_pod_fails_no_request(cluster: Cluster, deployed: Deployed) -> None:
+    (report,) = drill.run_drills(["balancer-delete"], drill_target(cluster))
+    assert report.requests > 0
+    assert not report.lost, report.summary()
+    assert report.failed == 0, report.summary()
+    assert report.ok, report.summary()
