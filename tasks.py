@@ -186,10 +186,14 @@ vagrant_drill = module_task(
     help={
         "quick": "a smoke run of a few seconds instead of the full measurement",
         "profile": "also record a py-spy profile of one replica during the c=64 load",
+        "balancer": "instead: compose.yaml's stack, GET / through HAProxy beside direct (Docker)",
     }
 )
-def bench(c: Context, quick: bool = False, profile: bool = False) -> None:
+def bench(c: Context, quick: bool = False, profile: bool = False, balancer: bool = False) -> None:
     """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
+    if balancer:
+        c.run(f"{PYTHON} -m bench.balancer" + " --quick" * quick)
+        return
     c.run(f"{PYTHON} -m bench.run" + " --quick" * quick + " --profile" * profile)
 
 

@@ -5,10 +5,12 @@ and the balancer's own log, metrics and hardening."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
+import sys
 import time
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from deploy.api_client import request
 from deploy.poller import Poller
 from localservers.ports import wait_until
+from localservers.project import REPO_ROOT
 from tests.utils.processes import is_running, process_tree
 from tests.utils.run import run
 from tests.utils.stack import API_URL, CookieClient, Stack, get, replica_of
@@ -189,3 +192,17 @@ def test_the_balancer_container_is_hardened(stack: Stack) -> None:
     assert host["CapDrop"] == ["ALL"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert stack.compose("exec", "balancer", "id", "-u").strip() != "0"
+
+
+def test_invoke_bench_balancer_quick_reports_both_ways(stack: Stack) -> None:
+    # A smoke run of the balancer's benchmark (its own Compose project):
+    # every figure present and every count exact; the speed is never judged.
+    run(sys.executable, "-m", "invoke", "bench", "--balancer", "--quick", timeout=900)
+    document = json.loads((REPO_ROOT / "bench" / "results" / "balancer.json").read_text())
+    assert document["quick"] is True
+    assert document["exact"] is True
+    assert document["errors"] == 0
+    for way in ("direct", "balancer"):
+        assert document["median"][way]["requests_per_second"] > 0
+    assert document["ratio"] > 0
+    assert document["balancer_cpu_cores"] > 0
