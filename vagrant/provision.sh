@@ -4,7 +4,7 @@
 #   1. installs a pinned k3s, single node, without Traefik and ServiceLB;
 #   2. deploys with the code every cluster gets (`invoke k8s-deploy`, here
 #      `python3 -m deploy.k8s_deploy --loader k3s`, standard library only):
-#      builds the API image with Docker, imports it and mariadb:11.8 into
+#      builds the API image with Docker, imports it, haproxy:3.0 and mariadb:11.8 into
 #      k3s's containerd (pinned, no registry), reads k8s/secret.env (the
 #      host wrote it and rsync copied it: the VM has no Docker Compose to
 #      resolve .env), refuses a password the running database would refuse,
