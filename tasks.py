@@ -187,14 +187,23 @@ vagrant_drill = module_task(
         "quick": "a smoke run of a few seconds instead of the full measurement",
         "profile": "also record a py-spy profile of one replica during the c=64 load",
         "balancer": "instead: compose.yaml's stack, GET / through HAProxy beside direct (Docker)",
+        "original": "also run the original Go server built by bench/build-original.sh at PATH",
     }
 )
-def bench(c: Context, quick: bool = False, profile: bool = False, balancer: bool = False) -> None:
+def bench(
+    c: Context,
+    quick: bool = False,
+    profile: bool = False,
+    balancer: bool = False,
+    original: str = "",
+) -> None:
     """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
     if balancer:
         c.run(f"{PYTHON} -m bench.balancer" + " --quick" * quick)
         return
-    c.run(f"{PYTHON} -m bench.run" + " --quick" * quick + " --profile" * profile)
+    flags = ["--quick"] * quick + ["--profile"] * profile
+    flags += ["--original", original] if original else []
+    c.run(shlex.join([PYTHON, "-m", "bench.run", *flags]))
 
 
 # Every command a task runs is printed first, as `+ command`, like deploy/'s.

@@ -4,16 +4,31 @@ no work), with the CPU each part of the machine used meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pymysql
 
 from bench.cpu import CpuMeter
 from bench.load import LoadResult, run_load
 from localservers.mariadb import MariaDBServer
-from localservers.replica import Replica
+
+Counts = Callable[[], dict[str, int]]
+
+
+class Server(Protocol):
+    """What a measurement needs of a replica: an API one, the baseline's, or
+    the original's (bench/original.py)."""
+
+    name: str
+    url: str
+    process: Any
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
 
 NO_SUCH_TABLE = 1146
 DATABASE = "visits"
@@ -43,6 +58,7 @@ def load_summary(load: LoadResult, names: dict[str, str]) -> dict[str, Any]:
         "requests_per_second": load.requests_per_second,
         "p50_ms": load.percentile_ms(50),
         "p99_ms": load.percentile_ms(99),
+        "p999_ms": load.percentile_ms(99.9),
         "errors": load.errors,
         "answered": load.answered,
         "unanswered": load.unanswered,
@@ -63,14 +79,17 @@ def load_summary(load: LoadResult, names: dict[str, str]) -> dict[str, Any]:
 def measure(
     wrk: str,
     server: MariaDBServer,
-    replicas: Sequence[Replica],
+    replicas: Sequence[Server],
     path: str,
     connections: int,
     seconds: tuple[float, int],
     workdir: Path,
+    counts: Counts | None = None,
 ) -> dict[str, Any]:
     """Load ``path`` on every replica at once; summary, CPU cores and, for
-    ``/``, the count check."""
+    ``/``, the count check (``counts`` reads the stored counts: the API's
+    table by default)."""
+    read_counts = counts or (lambda: stored_counts(server))
     names = {f"{r.url}{path}": r.name for r in replicas}
     load_seconds, drain_seconds = seconds
     meter = CpuMeter(
@@ -79,11 +98,11 @@ def measure(
             "database (mariadbd)": [server.process.pid] if server.process else [],
         }
     )
-    before = stored_counts(server)
+    before = read_counts()
     meter.start()
     load = run_load(wrk, list(names), connections, load_seconds, drain_seconds, workdir)
     cores = meter.cores(load.seconds)
-    after = stored_counts(server)
+    after = read_counts()
     result = load_summary(load, names)
     result["cpu_cores"] = cores
     if path == "/":

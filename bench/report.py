@@ -29,6 +29,7 @@ API_KEYS = (
     "requests_per_second",
     "p50_ms",
     "p99_ms",
+    "p999_ms",
     "errors",
     "answered",
     "unanswered",
@@ -39,23 +40,35 @@ API_KEYS = (
     "cpu_cores",
 )
 SERVERS = {"api": "API (ASGI, group commit)", "baseline": "baseline (gthread, 2 statements)"}
+# With `--original PATH` (bench/original.py), a third contender.
+ORIGINAL = {"original": "original (Go, 4 statements in a transaction)"}
+
+
+def servers(level: dict[str, Any]) -> dict[str, str]:
+    """The contenders a level measured, with their labels."""
+    return {**SERVERS, **({} if "original" not in level else ORIGINAL)}
 
 
 def _server_rows(report: dict[str, Any]) -> list[str]:
     lines = [
-        "| connections | server | `/` req/s | p50 ms | p99 ms | errors | stored = 200s "
-        "| `/healthz` req/s | `/` / `/healthz` |",
-        "|---:|---|---:|---:|---:|---:|:---:|---:|---:|",
+        "| connections | server | `/` req/s | p50 ms | p99 ms | p99.9 ms | errors "
+        "| stored = 200s | `/healthz` req/s | `/` / `/healthz` |",
+        "|---:|---|---:|---:|---:|---:|---:|:---:|---:|---:|",
     ]
     for level in report["levels"]:
-        for kind, label in SERVERS.items():
-            visits, healthz = level[kind], level["healthz"][kind]
+        for kind, label in servers(level).items():
+            visits = level[kind]
             exact = "yes" if visits["counts"]["exact"] else "**NO**"
+            healthz = level["healthz"].get(kind)
+            ceiling = (
+                f"| {healthz['requests_per_second']:,.0f} | {level['share_of_healthz'][kind]:.2f} |"
+                if healthz
+                else "| n/a | n/a |"  # the original counts a visit on every path
+            )
             lines.append(
                 f"| {level['connections']} | {label} | {visits['requests_per_second']:,.0f} "
-                f"| {visits['p50_ms']:.1f} | {visits['p99_ms']:.1f} | {visits['errors']} "
-                f"| {exact} | {healthz['requests_per_second']:,.0f} "
-                f"| {level['share_of_healthz'][kind]:.2f} |"
+                f"| {visits['p50_ms']:.1f} | {visits['p99_ms']:.1f} | {visits['p999_ms']:.1f} "
+                f"| {visits['errors']} | {exact} {ceiling}"
             )
     return lines
 
@@ -88,6 +101,20 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {vs['p99_ms']['api']:.1f} | {vs['p99_ms']['baseline']:.1f} "
             f"| {level['ceiling']['visits_per_second']:,.0f} | {level['api_to_ceiling']:.2f} |"
         )
+    if all("vs_original" in level for level in report["levels"]):
+        lines += [
+            "",
+            "| connections | API / original req/s | p99 ms API | p99 ms original "
+            "| p99.9 ms API | p99.9 ms original |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for level in report["levels"]:
+            vs = level["vs_original"]
+            lines.append(
+                f"| {level['connections']} | **{vs['requests_per_second']:.2f} x** "
+                f"| {vs['p99_ms']['api']:.1f} | {vs['p99_ms']['original']:.1f} "
+                f"| {level['api']['p999_ms']:.1f} | {level['original']['p999_ms']:.1f} |"
+            )
     # Where the two cores went during each GET / load: what limits each server.
     groups = list(report["levels"][0]["api"]["cpu_cores"])
     lines += [
@@ -98,7 +125,7 @@ def markdown_table(report: dict[str, Any]) -> str:
         "|---:|---|" + "---:|" * len(groups),
     ]
     for level in report["levels"]:
-        for kind in SERVERS:
+        for kind in servers(level):
             cores = level[kind]["cpu_cores"]
             lines.append(
                 f"| {level['connections']} | {kind} | "

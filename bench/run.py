@@ -3,13 +3,15 @@
 Starts a private MariaDB, 3 gunicorn replicas of the API with the production
 configuration (the same helpers the integration tier uses) and 3 replicas of
 the straightforward baseline (bench/baseline_app.py) on the same database and
-table. Then for each concurrency level, in one run, it measures the raw
-database ceiling with mariadb-slap, each server's ``GET /`` with wrk (checking
-that its stored counts rose by exactly its number of 200 answers), and each
-server's ``GET /healthz``, its HTTP ceiling. Last, at the highest level, the
-API's ``GET /`` with and without a scraper on ``/metrics``, in alternating
-windows (bench/scrape_cost.py). It writes JSON, Markdown and a PNG plot into
-the results folder.
+table; with ``--original PATH``, 3 processes of the original experiment's Go
+server too (bench/original.py), on its own table. Then for each concurrency
+level, in one run, it measures the raw database ceiling with mariadb-slap,
+each server's ``GET /`` with wrk (checking that its stored counts rose by
+exactly its number of 200 answers), and each server's ``GET /healthz``, its
+HTTP ceiling (not the original's: every path of it counts a visit). Last, at
+the highest level, the API's ``GET /`` with and without a scraper on
+``/metrics``, in alternating windows (bench/scrape_cost.py). It writes JSON,
+Markdown and a PNG plot into the results folder.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import ServerSettings
-from bench import baseline_app, ceiling, profile, report, scrape_cost
+from bench import baseline_app, ceiling, original, profile, report, scrape_cost
 from bench.load import run_load
-from bench.measure import DATABASE, counts_check, measure, stored_counts
+from bench.measure import DATABASE, Counts, Server, counts_check, measure, stored_counts
 from deploy.tools import MARIADB_SERVER, ToolMissing, find_tool
 from localservers.mariadb import MariaDBServer
 from localservers.project import REPO_ROOT
@@ -40,6 +42,7 @@ REPLICA_NAMES = ("bench-a", "bench-b", "bench-c")
 # The straightforward baseline: same database and table, rows of its own.
 BASELINE_NAMES = ("baseline-a", "baseline-b", "baseline-c")
 BASELINE_ARGS = ("--config", "python:bench.baseline_app")
+ORIGINAL_NAMES = ("original-a", "original-b", "original-c")
 LEVELS = (16, 64)
 
 
@@ -112,7 +115,8 @@ def measure_level(
     connections: int,
     tools: dict[str, str],
     server: MariaDBServer,
-    fleets: dict[str, list[Replica]],
+    fleets: dict[str, list[Server]],
+    counts: dict[str, Counts],
     workdir: Path,
     profile_to: Path | None = None,
 ) -> dict[str, Any]:
@@ -123,6 +127,8 @@ def measure_level(
     results: dict[str, dict[str, dict[str, Any]]] = {path: {} for path in ("/", "/healthz")}
     for path in results:
         for kind, replicas in fleets.items():
+            if path != "/" and kind == "original":
+                continue  # the original counts a visit on every path
             label = f"bench: c={connections}: {kind} GET {path}"
             print(f"{label} (wrk, {plan.load_seconds:g} s)", flush=True)
             profiler = None
@@ -130,7 +136,9 @@ def measure_level(
                 print(f"bench: c={connections}: py-spy on {replicas[0].name}", flush=True)
                 profiler = profile.start(replicas[0].process.pid, plan.load_seconds, profile_to)
             where = workdir / kind / path.strip("/")
-            result = measure(tools["wrk"], server, replicas, path, connections, seconds, where)
+            result = measure(
+                tools["wrk"], server, replicas, path, connections, seconds, where, counts[kind]
+            )
             results[path][kind] = result
             if profiler is not None and profile_to is not None:
                 profiler.wait(timeout=60)
@@ -165,9 +173,17 @@ def measure_level(
         # How close each server's GET / comes to its own HTTP ceiling.
         "share_of_healthz": {
             kind: results["/"][kind]["requests_per_second"] / healthz[kind]["requests_per_second"]
-            for kind in fleets
+            for kind in healthz
         },
     }
+    if "original" in results["/"]:
+        first = results["/"]["original"]
+        level["original"] = first
+        level["vs_original"] = {
+            "requests_per_second": api["requests_per_second"] / first["requests_per_second"],
+            "p99_ms": {"api": api["p99_ms"], "original": first["p99_ms"]},
+            "p99_lower": api["p99_ms"] < first["p99_ms"],
+        }
     vs = level["vs_baseline"]
     print(
         f"bench: c={connections}: API / baseline {vs['requests_per_second']:.2f} x req/s; "
@@ -209,22 +225,24 @@ def measure_scrape_cost(
 
 
 def warm_up(
-    plan: Plan, tools: dict[str, str], server: MariaDBServer, replicas: list[Replica], workdir: Path
+    plan: Plan, tools: dict[str, str], counts: Counts, replicas: list[Server], workdir: Path
 ) -> dict[str, Any]:
     """Open every worker's (or thread's) connection before measuring; checked too."""
     names = {f"{r.url}/": r.name for r in replicas}
-    before = stored_counts(server)
+    before = counts()
     load = run_load(
         tools["wrk"], list(names), max(LEVELS), plan.warmup_seconds, plan.drain_seconds, workdir
     )
-    return counts_check(before, stored_counts(server), load, names)
+    return counts_check(before, counts(), load, names)
 
 
-def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
+def run(
+    plan: Plan, results: Path, profiled: bool = False, original_binary: Path | None = None
+) -> dict[str, Any]:
     tools = {name: find_tool(name, hint) for name, hint in TOOLS.items()}
     workdir = Path(tempfile.mkdtemp(prefix="visit-counter-bench-"))
     server = MariaDBServer()
-    fleets: dict[str, list[Replica]] = {}
+    fleets: dict[str, list[Server]] = {}
     try:
         print(f"bench: starting MariaDB on 127.0.0.1:{server.port}", flush=True)
         server.initialize()
@@ -235,6 +253,16 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             "api": [Replica(name, env) for name in REPLICA_NAMES],
             "baseline": [Replica(name, env, BASELINE_ARGS) for name in BASELINE_NAMES],
         }
+        counts: dict[str, Counts] = {
+            "api": lambda: stored_counts(server),
+            "baseline": lambda: stored_counts(server),
+        }
+        if original_binary is not None:
+            fleets["original"] = [
+                original.OriginalReplica(name, original_binary, server, DATABASE)
+                for name in ORIGINAL_NAMES
+            ]
+            counts["original"] = lambda: original.stored_counts(server, DATABASE)
         for replicas in fleets.values():
             for replica in replicas:
                 replica.start()
@@ -242,7 +270,7 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
             print(f"bench: {kind} at {', '.join(r.url for r in replicas)}", flush=True)
 
         warmup = {
-            kind: warm_up(plan, tools, server, replicas, workdir / "warmup" / kind)
+            kind: warm_up(plan, tools, counts[kind], replicas, workdir / "warmup" / kind)
             for kind, replicas in fleets.items()
         }
         results.mkdir(parents=True, exist_ok=True)
@@ -253,12 +281,14 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
                 tools,
                 server,
                 fleets,
+                counts,
                 workdir / f"c{c}",
                 results / f"profile-c{c}.collapsed" if profiled and c == max(LEVELS) else None,
             )
             for c in LEVELS
         ]
-        scraping = measure_scrape_cost(plan, tools, server, fleets["api"], workdir / "scrape")
+        api_replicas = [r for r in fleets["api"] if isinstance(r, Replica)]
+        scraping = measure_scrape_cost(plan, tools, server, api_replicas, workdir / "scrape")
         server_settings = ServerSettings.from_env(bench_env(server))
         document: dict[str, Any] = {
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -287,15 +317,25 @@ def run(plan: Plan, results: Path, profiled: bool = False) -> dict[str, Any]:
                     "statements_per_visit": 2,
                     "connections": "one per thread",
                 },
+                **(
+                    {
+                        "original": {
+                            "replicas": len(fleets["original"]),
+                            "server": "the original experiment's Go server (bench/original.py)",
+                            "binary": str(original_binary),
+                            "statements_per_visit": 4,
+                        }
+                    }
+                    if original_binary is not None
+                    else {}
+                ),
             },
             "warmup_counts": warmup["api"],
             "baseline_warmup_counts": warmup["baseline"],
             "levels": levels,
             "scrape_cost": scraping,
             "exact": all(check["exact"] for check in warmup.values())
-            and all(
-                level[kind]["counts"]["exact"] for level in levels for kind in ("api", "baseline")
-            )
+            and all(level[kind]["counts"]["exact"] for level in levels for kind in fleets)
             and scraping["exact"],
         }
         paths = report.write(document, results)
@@ -322,9 +362,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="record a py-spy profile of one replica during the c=64 load",
     )
+    parser.add_argument(
+        "--original",
+        metavar="PATH",
+        help="also run the original Go server, built by bench/build-original.sh",
+    )
     args = parser.parse_args(argv)
+    binary = original.check_binary(args.original) if args.original else None
     try:
-        document = run(QUICK if args.quick else FULL, args.results, profiled=args.profile)
+        plan = QUICK if args.quick else FULL
+        document = run(plan, args.results, profiled=args.profile, original_binary=binary)
     except ToolMissing as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1

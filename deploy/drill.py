@@ -31,13 +31,13 @@ from deploy.api_client import DEFAULT_URL, REPLICAS, lost_counts, path_url
 from deploy.commands import Kubectl, Runner, print_only, run_pipeline
 from deploy.drill_report import DrillReport
 from deploy.errors import DeployError, exit_status
+from deploy.k8s_deploy import API_SELECTOR, APP_SELECTOR
 from deploy.options import Option
 from deploy.poller import Poller, outcomes_over
 
 DRILLS = ("pod-delete", "rollout", "balancer-delete", "db-outage", "db-restart")
-API_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
-BALANCER_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=balancer"
-DB_SELECTOR = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=db"
+BALANCER_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=balancer"
+DB_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=db"
 OUTAGE_SECONDS = 15.0
 RECOVERY_LIMIT = 30.0
 NAMES = ("--no-headers", "--output", "custom-columns=NAME:.metadata.name")

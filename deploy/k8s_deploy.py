@@ -41,6 +41,7 @@ API_IMAGE = "visit-counter-api:dev"
 # template and the pods would keep the old one; the same ID changes nothing.
 IMAGE_ANNOTATION = "visit-counter.dev/image-id"
 APP_SELECTOR = "app.kubernetes.io/name=visit-counter"
+API_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=api"
 KUBECTL_HINT = f"{tools.KUBECTL}, or pass --kubectl"
 
 DESCRIPTION = "Deploy k8s/ to the cluster kubectl points at (KUBECONFIG or --kubeconfig)."
@@ -242,9 +243,18 @@ def wait_for_rollouts(run: Deploy) -> None:
 def wait_for_answers(run: Deploy) -> None:
     url, timeout, runner = run.url, run.replicas_timeout, run.runner
     look = f"Look: {' '.join(run.kubectl('get', 'pods,services', '--namespace', run.namespace))}"
+    # The pods the rollout left: the balancer may still reach an old one for
+    # as long as the cluster DNS caches its address, and it must not count.
+    columns = "custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp"
+    listing = run.kubectl(
+        "get", "pods", "--namespace", run.namespace, "--selector", API_SELECTOR,
+        "--no-headers", "--output", columns,
+    )  # fmt: skip
+    rows = (line.split() for line in runner.output(listing).splitlines())
+    current = {row[0] for row in rows if row[1:] == ["<none>"]}
     run.survey = runner.act(
         f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout}s)",
-        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=look),
+        lambda: wait_for_replicas(url, REPLICAS, timeout, among=current, say=runner.say, hint=look),
     )
     if run.survey is not None:
         runner.say(

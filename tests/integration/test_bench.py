@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import API_KEYS, LEVEL_KEYS, SERVERS
-from bench.run import LEVELS, REPLICA_NAMES
+from bench.run import LEVELS, ORIGINAL_NAMES, REPLICA_NAMES
 from localservers.mariadb import find_mariadbd
 from tests.utils.run import run
 from tests.utils.tools import require_tool
+
+STANDIN = Path(__file__).resolve().parent.parent / "utils" / "original_standin.py"
 
 
 def test_quick_bench_reports_every_level_with_exact_counts(tmp_path: Path) -> None:
@@ -116,3 +118,51 @@ def check_scrape_cost(cost: dict[str, Any]) -> None:
     assert scrape["count"] >= len(REPLICA_NAMES)
     assert scrape["statuses"] == {"200": scrape["count"]}
     assert 0 < scrape["p50_ms"] <= scrape["p99_ms"]
+
+
+def test_quick_bench_measures_the_original_beside_the_api(tmp_path: Path) -> None:
+    # The original's contract, kept by a stand-in (tests/utils/original_standin.py:
+    # the real Go server's source is not reachable from CI).
+    require_tool("wrk", "Debian: apt-get install wrk")
+    find_mariadbd()
+    contender = tmp_path / "original"
+    contender.write_text(f'#!/bin/sh\nexec {sys.executable} {STANDIN} "$@"\n')
+    contender.chmod(0o755)
+    results = tmp_path / "results"
+
+    completed = run(
+        sys.executable, "-m", "bench.run", "--quick", "--results", results,
+        "--original", contender, check=False,
+    )  # fmt: skip
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads((results / "results.json").read_text())
+    assert report["exact"] is True
+    assert report["settings"]["original"]["replicas"] == len(ORIGINAL_NAMES)
+    for level in report["levels"]:
+        check_visits(level["original"])
+        assert set(level["original"]["per_replica"]) == set(ORIGINAL_NAMES)
+        assert "original" not in level["healthz"]  # every path of it counts a visit
+        vs = level["vs_original"]
+        assert math.isclose(
+            vs["requests_per_second"],
+            level["api"]["requests_per_second"] / level["original"]["requests_per_second"],
+        )
+        for kind in ("api", "baseline", "original"):
+            assert level[kind]["p99_ms"] <= level[kind]["p999_ms"]
+    table = (results / "results.md").read_text()
+    assert "| API / original req/s |" in table
+    for level in report["levels"]:
+        assert f"**{level['vs_original']['requests_per_second']:.2f} x**" in table
+
+
+def test_a_missing_original_is_one_line(tmp_path: Path) -> None:
+    completed = run(
+        sys.executable, "-m", "bench.run", "--quick", "--original", tmp_path / "nothing",
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode != 0
+    assert completed.stderr.strip().splitlines() == [
+        f"bench: --original {tmp_path / 'nothing'}: no executable there; "
+        "build it with bench/build-original.sh (docs/performance.md)"
+    ]

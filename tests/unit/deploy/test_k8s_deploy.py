@@ -26,6 +26,7 @@ from tests.utils.scripted import Scripted
 
 IMAGE_ID = "visit-counter.dev/image-id"
 SECRET = "DB_PASSWORD=user-secret-1\nDB_ROOT_PASSWORD=root-secret-2\n"
+API = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=api"
 
 
 def deploy(runner: Runner, *argv: str) -> Survey | None:
@@ -77,10 +78,12 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
             "inspect --format '{{.Id}}' mariadb:11.8": "sha256:db\n",
             "inspect --format '{{.Id}}' haproxy:3.0": "sha256:lb\n",
             "get namespace default": "namespace/default\n",
+            # The rollout's pods; api-old is going away and must not count.
+            "DELETING:": "api-a <none>\napi-b <none>\napi-c <none>\napi-old 2026-12-04T14:00:00Z\n",
         }
     )
     lines: list[str] = []
-    with FakeApi(rotating("api-a", "api-b", "api-c")) as api:
+    with FakeApi(rotating("api-old", "api-a", "api-b", "api-old", "api-c")) as api:
         survey = deploy(Runner(cluster, say=lines.append), "--kubeconfig", "kc", "--url", api.url)
     assert survey is not None
     assert survey.replicas == ["api-a", "api-b", "api-c"]
@@ -122,6 +125,8 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
         f"{k} rollout status deployment/api --namespace default --timeout=300s",
         f"{k} rollout status deployment/balancer --namespace default --timeout=300s",
         f"{k} get pods,services --namespace default --selector app.kubernetes.io/name=visit-counter",
+        f"{k} get pods --namespace default --selector {API} --no-headers "
+        f"--output custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp",
         f"GET {api.url} until 3 distinct replicas answer (up to 180s)",
     ]
     # The passwords Compose resolved went to the check on stdin.
