@@ -17,6 +17,12 @@ browsers with large cookies and tighter than anything abuse needs:
 On an event loop a slow client costs a coroutine, not a thread, so slow
 clients cannot starve fast ones; the deadline bounds how long each holds a
 socket and its buffer, as nginx's ``client_header_timeout`` does.
+
+And one write per answer: uvicorn writes a response's head when the app
+starts it and its body when the app sends it, two ``send()`` system calls
+(and often two TCP segments) for every answer this API gives, whose bodies
+are a few hundred bytes. :class:`OneWriteCycle` holds the head back and
+writes it with the first body part.
 """
 
 from __future__ import annotations
@@ -26,7 +32,11 @@ import re
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 MAX_TARGET_BYTES = 8190
@@ -42,6 +52,72 @@ BAD_REQUEST_LINE = (400, "Request line without HTTP/1.0 or HTTP/1.1")
 
 class _Refused(Exception):
     """Raised inside a parser callback to stop parsing a request we refuse."""
+
+
+class _HeldHead:
+    """Stands in for the transport while uvicorn writes a response's head."""
+
+    def __init__(self) -> None:
+        self.head = b""
+
+    def write(self, data: bytes) -> None:
+        self.head += data
+
+
+class _WithHead:
+    """Stands in for the transport while uvicorn writes the first body part:
+    the held head goes out with it, in one write (or alone, before a close or
+    when there is no body to write, as for HEAD)."""
+
+    def __init__(self, transport: asyncio.Transport, head: bytes) -> None:
+        self.transport = transport
+        self.head = head
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(self.flush() + data)
+
+    def flush(self) -> bytes:
+        head, self.head = self.head, b""
+        return head
+
+    def close(self) -> None:
+        if self.head:
+            self.transport.write(self.flush())
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, writing a response's head with its
+    first body part instead of on its own."""
+
+    held_head = b""
+
+    async def send(self, message: Any) -> None:
+        transport = self.transport
+        if message["type"] == "http.response.start" and not self.response_started:
+            held = _HeldHead()
+            self.transport = held  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = transport
+            self.held_head = held.head
+            return
+        if not self.held_head:
+            await super().send(message)
+            return
+        with_head = _WithHead(transport, self.held_head)
+        self.held_head = b""
+        self.transport = with_head  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = transport
+            if with_head.head:  # nothing was written (HEAD, an empty body part)
+                transport.write(with_head.flush())
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -120,6 +196,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_tail = b""
         self._disarm_head_deadline()
         super().on_headers_complete()
+        # uvicorn has just made the cycle and scheduled, not yet started, its
+        # task: the cycle's methods are looked up when the task runs. uvicorn
+        # offers no way to choose the class, so it is set here.
+        self.cycle.__class__ = OneWriteCycle
 
     def _check_request_line(self, data: bytes) -> None:
         """Refuse a request line that ended without a version ("GET /" and a

@@ -41,14 +41,17 @@ def invoke(*args: str, path_dir: Path | None = None) -> Completed:
 
 # The host writes k8s/secret.env for the VM when it is missing; a dry run
 # shows how.
-SECRET_ENV_STEPS = (
-    []
-    if (REPO_ROOT / "k8s" / "secret.env").exists()
-    else [
-        "docker compose --file compose.yaml config --format json",
-        "write k8s/secret.env from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
-    ]
-)
+def secret_env_steps() -> list[str]:
+    """The steps a dry run shows for k8s/secret.env: read when the test runs,
+    since an earlier tier (the cluster's deploy) may have written the file."""
+    return (
+        []
+        if (REPO_ROOT / "k8s" / "secret.env").exists()
+        else [
+            "docker compose --file compose.yaml config --format json",
+            "write k8s/secret.env from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
+        ]
+    )
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def test_deploy_on_a_running_vm_syncs_then_provisions(tripwire: Path) -> None:
     result = invoke("vagrant-deploy", "--dry-run", "--state", "running", path_dir=tripwire / "bin")
     assert result.returncode == 0, result.stderr
     assert commands(result.stdout) == [
-        *SECRET_ENV_STEPS,
+        *secret_env_steps(),
         "vagrant rsync",
         "vagrant provision",
         "vagrant ssh --no-tty -c 'sudo cat /etc/rancher/k3s/k3s.yaml'",
@@ -83,8 +86,8 @@ def test_deploy_on_a_running_vm_syncs_then_provisions(tripwire: Path) -> None:
 def test_deploy_on_a_vm_that_is_not_running_brings_it_up(tripwire: Path, state: str) -> None:
     result = invoke("vagrant-deploy", "--dry-run", "--state", state, path_dir=tripwire / "bin")
     assert result.returncode == 0, result.stderr
-    assert commands(result.stdout)[len(SECRET_ENV_STEPS)] == "vagrant up"
-    assert len(commands(result.stdout)) == 4 + len(SECRET_ENV_STEPS)
+    assert commands(result.stdout)[len(secret_env_steps())] == "vagrant up"
+    assert len(commands(result.stdout)) == 4 + len(secret_env_steps())
     assert nothing_ran(tripwire)
 
 
@@ -93,7 +96,7 @@ def test_deploy_without_a_state_shows_the_status_query_too(tripwire: Path) -> No
     assert result.returncode == 0, result.stderr
     assert commands(result.stdout) == [
         "vagrant status --machine-readable",
-        *SECRET_ENV_STEPS,
+        *secret_env_steps(),
         "vagrant up",
         "vagrant ssh --no-tty -c 'sudo cat /etc/rancher/k3s/k3s.yaml'",
         "write .vagrant/kubeconfig (server https://127.0.0.1:26443, mode 0600)",
