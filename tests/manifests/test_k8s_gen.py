@@ -150,7 +150,7 @@ def test_readiness_and_grace_period_are_written_once_in_compose_yaml(
             '3s\n      kompose.service.healthcheck.readiness.retries: "2"\n',
             '3s\n      kompose.service.healthcheck.readiness.retries: "4"\n',
         ),
-        ("stop_grace_period: 20s\n", "stop_grace_period: 1m\n"),
+        ("stop_grace_period: 50s\n", "stop_grace_period: 1m\n"),
     )
     api = pod(generate_from(edits, kompose, tmp_path), "api")
     readiness = api["containers"][0]["readinessProbe"]

@@ -310,12 +310,12 @@ def test_prometheus_scrapes_the_api_pods_on_their_http_port(rendered: Rendered) 
 def test_api_drains_before_it_stops(rendered: Rendered) -> None:
     api = rendered.get("Deployment", "api")
     # The native sleep action: no `sleep` binary needed in the image. The pod
-    # keeps serving while its endpoint removal reaches every kube-proxy.
-    assert container(api)["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    # keeps serving until no balancer's DNS cache (30 s) can still name it.
+    assert container(api)["lifecycle"] == {"preStop": {"sleep": {"seconds": 35}}}
     grace = pod_spec(api)["terminationGracePeriodSeconds"]
     # The grace period covers the preStop sleep, then gunicorn's own graceful
     # stop, with margin before the SIGKILL.
-    assert grace >= 5 + gunicorn_setting("graceful_timeout") + 5
+    assert grace >= 35 + gunicorn_setting("graceful_timeout") + 5
     # Written once: compose.yaml's stop_grace_period, which kompose carries.
     assert grace == seconds(compose_service("api")["stop_grace_period"])
 
