@@ -243,15 +243,20 @@ def wait_for_rollouts(run: Deploy) -> None:
 def wait_for_answers(run: Deploy) -> None:
     url, timeout, runner = run.url, run.replicas_timeout, run.runner
     look = f"Look: {' '.join(run.kubectl('get', 'pods,services', '--namespace', run.namespace))}"
-    # The pods the rollout left: the balancer may still reach an old one for
-    # as long as the cluster DNS caches its address, and it must not count.
+    # The pods the rollout left, once the old ones are gone: an old pod keeps
+    # serving through its preStop (35 s), and the balancer may reach it for
+    # as long as the cluster DNS caches its address; it must not count.
     columns = "custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp"
     listing = run.kubectl(
         "get", "pods", "--namespace", run.namespace, "--selector", API_SELECTOR,
         "--no-headers", "--output", columns,
     )  # fmt: skip
-    rows = (line.split() for line in runner.output(listing).splitlines())
+    rows = [line.split() for line in runner.output(listing).splitlines()]
     current = {row[0] for row in rows if row[1:] == ["<none>"]}
+    leaving = [f"pod/{row[0]}" for row in rows if row[1:] != ["<none>"]]
+    if leaving:
+        wait = ("wait", "--for=delete", *leaving, "--namespace", run.namespace)
+        runner.run(run.kubectl(*wait, f"--timeout={run.timeout}s"))
     run.survey = runner.act(
         f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout}s)",
         lambda: wait_for_replicas(url, REPLICAS, timeout, among=current, say=runner.say, hint=look),

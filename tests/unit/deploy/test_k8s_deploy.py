@@ -127,6 +127,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
         f"{k} get pods,services --namespace default --selector app.kubernetes.io/name=visit-counter",
         f"{k} get pods --namespace default --selector {API} --no-headers "
         f"--output custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp",
+        f"{k} wait --for=delete pod/api-old --namespace default --timeout=300s",
         f"GET {api.url} until 3 distinct replicas answer (up to 180s)",
     ]
     # The passwords Compose resolved went to the check on stdin.
