@@ -8,6 +8,8 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -76,29 +78,38 @@ def test_slow_clients_do_not_starve_normal_ones(
     assert len(in_time) >= 0.9 * len(answers), f"{len(in_time)} of {len(answers)} in time"
 
 
+@contextmanager
+def one_worker(mariadb: MariaDBServer, database: str) -> Iterator[Replica]:
+    """One replica with one worker, so one event loop sees the connection."""
+    replica = Replica("web-1", {**integration_env(mariadb, database), "WEB_CONCURRENCY": "1"})
+    try:
+        replica.start()
+        yield replica
+    finally:
+        replica.stop()
+
+
 @pytest.mark.parametrize("sent", [b"", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
 def test_headers_must_arrive_within_the_deadline(
     mariadb: MariaDBServer, database: str, sent: bytes
 ) -> None:
-    replica = Replica("web-1", {**integration_env(mariadb, database), "WEB_CONCURRENCY": "1"})
-    try:
-        replica.start()
-        with socket.create_connection(("127.0.0.1", replica.port), timeout=5) as sock:
-            opened = time.monotonic()
-            sock.sendall(sent)
-            answer = b""
-            while time.monotonic() - opened < HEAD_TIMEOUT_SECONDS + 5:
-                readable, _, _ = select.select([sock], [], [], 1)
-                if readable:
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        break  # closed by the server
-                    answer += chunk
-                elif sent:
-                    sock.sendall(b"x")  # one more byte of a header that never ends
-            closed_after = time.monotonic() - opened
-    finally:
-        replica.stop()
+    with (
+        one_worker(mariadb, database) as replica,
+        socket.create_connection(("127.0.0.1", replica.port), timeout=5) as sock,
+    ):
+        opened = time.monotonic()
+        sock.sendall(sent)
+        answer = b""
+        while time.monotonic() - opened < HEAD_TIMEOUT_SECONDS + 5:
+            readable, _, _ = select.select([sock], [], [], 1)
+            if readable:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break  # closed by the server
+                answer += chunk
+            elif sent:
+                sock.sendall(b"x")  # one more byte of a header that never ends
+        closed_after = time.monotonic() - opened
 
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert HEAD_TIMEOUT_SECONDS - 1 < closed_after < HEAD_TIMEOUT_SECONDS + 3
@@ -115,9 +126,7 @@ def test_headers_must_arrive_within_the_deadline(
 def test_a_request_line_without_a_version_gets_400_at_once(
     mariadb: MariaDBServer, database: str, sent: bytes
 ) -> None:
-    replica = Replica("web-1", {**integration_env(mariadb, database), "WEB_CONCURRENCY": "1"})
-    try:
-        replica.start()
+    with one_worker(mariadb, database) as replica:
         with socket.create_connection(("127.0.0.1", replica.port), timeout=5) as sock:
             opened = time.monotonic()
             for piece in (sent[:4], sent[4:]):  # a request line in two pieces
@@ -128,8 +137,6 @@ def test_a_request_line_without_a_version_gets_400_at_once(
                 answer += chunk
             closed_after = time.monotonic() - opened
         log = replica.log_path.read_text()
-    finally:
-        replica.stop()
 
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
     # The good request before it is answered first, then the 400.
