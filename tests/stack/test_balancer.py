@@ -41,6 +41,22 @@ def total_visits() -> int:
     return total
 
 
+def active_servers(via: str) -> int:
+    """How many API replicas the balancer holds usable, from its own metrics,
+    read from inside the API container ``via`` on the project network, as a
+    scraper would (port 8404 is not published)."""
+    metrics = run(
+        "docker", "exec", via, "python", "-c",
+        "import urllib.request;"
+        "print(urllib.request.urlopen('http://balancer:8404/metrics', timeout=5).read().decode())",
+    ).stdout  # fmt: skip
+    found = re.search(
+        r'^haproxy_backend_active_servers\{proxy="api"\} (\d+)$', metrics, re.MULTILINE
+    )
+    assert found, metrics[-2000:]
+    return int(found[1])
+
+
 def test_three_replicas_answer_on_port_8000(stack: Stack) -> None:
     met = set(fresh_replicas(FRESH_CLIENTS))
     assert met == {c[:12] for c in stack.container_ids("api")}
@@ -109,9 +125,14 @@ def test_a_frozen_replica_is_taken_out_by_the_health_check(stack: Stack) -> None
     # lives on), so only the health check can tell: requests to it would hang.
     session = CookieClient()
     frozen = container_of(stack, replica_of(session.get()))
+    (scraper, *_) = [c for c in stack.container_ids("api") if c != frozen]
     run("docker", "pause", frozen)
     try:
-        time.sleep(3)  # two failed checks, 250 ms apart, once the first times out
+        # Two failed checks of at most 0.5 s each, 0.25 s apart, after the
+        # next one due (haproxy.cfg): out within 2.25 s, given 10 on a busy machine.
+        wait_until(
+            lambda: active_servers(via=scraper) == 2, 10, "the frozen replica out of the pool"
+        )
         answers = [session.get() for _ in range(5)] + [CookieClient().get() for _ in range(6)]
         assert all(a.status == 200 and a.seconds < 2 for a in answers), answers
         assert frozen[:12] not in {replica_of(a) for a in answers}
@@ -155,13 +176,7 @@ def test_the_balancers_metrics_are_served_but_not_published(stack: Stack) -> Non
     ports = stack.inspect(balancer)["NetworkSettings"]["Ports"]  # type: ignore[index]
     published = {port for port, bindings in ports.items() if bindings}
     assert published == {"8000/tcp"}, ports
-    # From an API container on the project network, as a scraper would.
-    metrics = stack.compose(
-        "exec", "api", "python", "-c",
-        "import urllib.request;"
-        "print(urllib.request.urlopen('http://balancer:8404/metrics', timeout=5).read().decode())",
-    )  # fmt: skip
-    assert 'haproxy_backend_active_servers{proxy="api"} 3' in metrics, metrics[-2000:]
+    assert active_servers(via=stack.container_ids("api")[0]) == 3
 
 
 @pytest.mark.parametrize("line", [b"GET /\r\n\r\n", b"GET /\r\n", b"NOT A REQUEST\r\n\r\n"])
