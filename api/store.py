@@ -76,20 +76,35 @@ class VisitStore(Protocol):
 
 class _Batch:
     """Work waiting for the connection: visits for one replica, or (replica
-    None) a read that counts nothing. Everyone in it shares one outcome."""
+    None) a read that counts nothing. Everyone in it shares one outcome.
 
-    __slots__ = ("done", "error", "replica", "result", "visits")
+    Each waiter has a future of its own (not one shared asyncio.Event, which
+    costs a future per waiter anyway plus a list removal each): a waiter that
+    is cancelled (its client went away) cancels only its own future, and the
+    visit is still counted.
+    """
+
+    __slots__ = ("replica", "visits", "waiters")
 
     def __init__(self, replica: str | None) -> None:
         self.replica = replica
         self.visits = 0
-        self.result: Counts | None = None
-        self.error: BaseException | None = None
-        self.done = asyncio.Event()
+        self.waiters: list[asyncio.Future[Counts]] = []
 
     def finish(self, result: Counts | None, error: BaseException | None) -> None:
-        self.result, self.error = result, error
-        self.done.set()
+        for waiter in self.waiters:
+            if waiter.done():  # cancelled
+                continue
+            if result is not None:
+                waiter.set_result(result)
+            # Each waiter raises its own exception: one object raised in many
+            # coroutines would share (and tangle) its traceback.
+            elif isinstance(error, StoreUnavailable):
+                waiter.set_exception(StoreUnavailable(str(error)))
+            else:
+                failure = RuntimeError("recording the visit failed")
+                failure.__cause__ = error
+                waiter.set_exception(failure)
 
 
 class MariaDBStore:
@@ -113,23 +128,17 @@ class MariaDBStore:
         return await self._submit(None)
 
     async def _submit(self, replica: str | None) -> Counts:
+        loop = asyncio.get_running_loop()
         batch = self._queue.get(replica)
         if batch is None:
             batch = self._queue[replica] = _Batch(replica)
         if replica is not None:
             batch.visits += 1
+        waiter: asyncio.Future[Counts] = loop.create_future()
+        batch.waiters.append(waiter)
         if self._runner is None:
-            self._runner = asyncio.get_running_loop().create_task(self._apply_queue())
-        # A waiter that is cancelled (its client went away) leaves the batch
-        # and everyone else in it untouched: the visit is still counted.
-        await batch.done.wait()
-        if batch.result is None:
-            # Each waiter raises its own exception: one object raised in many
-            # coroutines would share (and tangle) its traceback.
-            if isinstance(batch.error, StoreUnavailable):
-                raise StoreUnavailable(str(batch.error))
-            raise RuntimeError("recording the visit failed") from batch.error
-        return batch.result
+            self._runner = loop.create_task(self._apply_queue())
+        return await waiter
 
     async def _apply_queue(self) -> None:
         """Apply queued batches, oldest first, one at a time, until none is left.
