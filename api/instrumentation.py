@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import falcon
 import falcon.asgi
@@ -36,6 +38,10 @@ class RequestMetrics:
         # uri_template is None when no route matched: every 404 shares one label.
         self._metrics.request_answered(req.uri_template, req.method, resp.status_code, seconds)
 
+    async def process_shutdown(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        # After the last answer: none is left out of the samples.
+        self._metrics.flush_answers()
+
 
 class MetricsResource:
     """GET /metrics: the Prometheus text format. Counts no visit and never
@@ -57,6 +63,8 @@ class MetricsResource:
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if self._scrape is None:
+            # This worker's own answers so far are in the files it merges.
+            self._metrics.flush_answers()
             loop = asyncio.get_running_loop()
             scrape = loop.run_in_executor(self._thread, self._metrics.exposition)
             scrape.add_done_callback(self._scrape_done)
