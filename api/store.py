@@ -1,8 +1,8 @@
 """Visit storage in MariaDB/MySQL, for an app on an asyncio event loop.
 
 Each worker process has one database connection, used only by one dedicated
-executor thread: the event loop never blocks on the database, and no other
-thread touches the connection. The connection is checked for a server-side
+thread (api/dedicated_thread.py): the event loop never blocks on the
+database, and no other thread touches the connection. The connection is checked for a server-side
 close before each use (without a round trip), so a request never spends its
 visit on a connection the database dropped during an outage.
 
@@ -33,12 +33,12 @@ import contextlib
 import logging
 import select
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeAlias, TypeVar
 
 import pymysql
 
 from api.db_errors import describe
+from api.dedicated_thread import DedicatedThread
 from api.metrics import Metrics
 from api.settings import Settings
 from api.table import READ_COUNTS, RECORD_VISITS, TABLE_USABLE, execute_healing
@@ -111,8 +111,8 @@ class MariaDBStore:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        # The connection and the schema flag belong to the executor's thread.
-        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="database")
+        # The connection and the schema flag belong to the database thread.
+        self._db_thread = DedicatedThread("database")
         self._connection: Connection | None = None
         self._schema_ready = False
         # Event-loop state: batches in arrival order, keyed by replica (None:
@@ -147,15 +147,12 @@ class MariaDBStore:
         batches queued behind it fail with it: the database just failed within
         the timeout, and waiting another timeout each would double their wait.
         """
-        loop = asyncio.get_running_loop()
         try:
             while self._queue:
                 key = next(iter(self._queue))
                 batch = self._queue.pop(key)
                 try:
-                    result = await loop.run_in_executor(
-                        self._db_thread, self._apply, batch.replica, batch.visits
-                    )
+                    result = await self._db_thread.run(self._apply, batch.replica, batch.visits)
                 except Exception as exc:
                     failed = [batch, *self._queue.values()]
                     self._queue.clear()
@@ -215,8 +212,8 @@ class MariaDBStore:
     async def close(self) -> None:
         """Close the connection (a COM_QUIT, so MariaDB sees a client leave
         rather than an aborted one) and stop the database thread."""
-        await asyncio.get_running_loop().run_in_executor(self._db_thread, self._discard)
-        self._db_thread.shutdown(wait=False)
+        await self._db_thread.run(self._discard)
+        self._db_thread.stop()
 
     # Everything below runs on the database thread only.
 
