@@ -14,7 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,15 +133,12 @@ def wait_for_replicas(
     timeout: float = 180.0,
     interval: float = 0.25,
     *,
-    among: Collection[str] = (),
     hint: str = "",
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     say: Callable[[str], None] = print,
 ) -> Survey:
-    """Hit ``GET /`` until ``want`` distinct replicas have answered (only
-    those named in ``among``, when given: a balancer may still reach a pod
-    that is going away).
+    """Hit ``GET /`` until ``want`` distinct replicas have answered.
 
     Until the API answers at all (a port forward not up yet, pods not ready:
     connection refused or reset, 503), it keeps trying. Each new replica is
@@ -161,8 +158,7 @@ def wait_for_replicas(
         else:
             survey.requests += 1
             survey.visits = answer.visits
-            counted = not among or answer.replica in among
-            if counted and answer.replica not in survey.replicas:
+            if answer.replica not in survey.replicas:
                 survey.replicas.append(answer.replica)
                 say(f"  replica {len(survey.replicas)}/{want} answered: {answer.replica}")
             if len(survey.replicas) >= want:

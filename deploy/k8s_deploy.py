@@ -243,23 +243,22 @@ def wait_for_rollouts(run: Deploy) -> None:
 def wait_for_answers(run: Deploy) -> None:
     url, timeout, runner = run.url, run.replicas_timeout, run.runner
     look = f"Look: {' '.join(run.kubectl('get', 'pods,services', '--namespace', run.namespace))}"
-    # The pods the rollout left, once the old ones are gone: an old pod keeps
-    # serving through its preStop (35 s), and the balancer may reach it for
-    # as long as the cluster DNS caches its address; it must not count.
+    # Only the rollout's own pods may answer: an old pod keeps serving
+    # through its preStop (35 s), and the balancer may reach it for as long
+    # as the cluster DNS caches its address, so wait for the old ones to go.
     columns = "custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp"
     listing = run.kubectl(
         "get", "pods", "--namespace", run.namespace, "--selector", API_SELECTOR,
         "--no-headers", "--output", columns,
     )  # fmt: skip
     rows = [line.split() for line in runner.output(listing).splitlines()]
-    current = {row[0] for row in rows if row[1:] == ["<none>"]}
     leaving = [f"pod/{row[0]}" for row in rows if row[1:] != ["<none>"]]
     if leaving:
         wait = ("wait", "--for=delete", *leaving, "--namespace", run.namespace)
         runner.run(run.kubectl(*wait, f"--timeout={run.timeout}s"))
     run.survey = runner.act(
         f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout}s)",
-        lambda: wait_for_replicas(url, REPLICAS, timeout, among=current, say=runner.say, hint=look),
+        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=look),
     )
     if run.survey is not None:
         runner.say(

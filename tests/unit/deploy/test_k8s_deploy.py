@@ -78,12 +78,12 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
             "inspect --format '{{.Id}}' mariadb:11.8": "sha256:db\n",
             "inspect --format '{{.Id}}' haproxy:3.0": "sha256:lb\n",
             "get namespace default": "namespace/default\n",
-            # The rollout's pods; api-old is going away and must not count.
+            # The rollout's pods, and api-old going away: waited for.
             "DELETING:": "api-a <none>\napi-b <none>\napi-c <none>\napi-old 2026-12-04T14:00:00Z\n",
         }
     )
     lines: list[str] = []
-    with FakeApi(rotating("api-old", "api-a", "api-b", "api-old", "api-c")) as api:
+    with FakeApi(rotating("api-a", "api-b", "api-c")) as api:
         survey = deploy(Runner(cluster, say=lines.append), "--kubeconfig", "kc", "--url", api.url)
     assert survey is not None
     assert survey.replicas == ["api-a", "api-b", "api-c"]
