@@ -99,7 +99,7 @@ def one_way(
     }
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, results: Path = RESULTS) -> dict[str, Any]:
     wrk = find_tool("wrk", "Debian: apt-get install wrk")
     rounds, seconds = (1, (1.5, 1)) if quick else (4, (8.0, 2))
     workdir = Path(tempfile.mkdtemp(prefix="visit-counter-bench-balancer-"))
@@ -130,9 +130,9 @@ def run(quick: bool) -> dict[str, Any]:
                 where = workdir / f"{way}-{number}"
                 samples[way].append(one_way(wrk, urls, through[0], pids, seconds, where))
         document = summarize(samples, quick)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "balancer.json").write_text(json.dumps(document, indent=2) + "\n")
-        (RESULTS / "balancer.md").write_text(markdown(document))
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "balancer.json").write_text(json.dumps(document, indent=2) + "\n")
+        (results / "balancer.md").write_text(markdown(document))
         print(markdown(document))
         return document
     finally:
@@ -197,8 +197,11 @@ def markdown(document: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.balancer", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short round: a smoke run")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help=f"output folder (default: {RESULTS})"
+    )
     args = parser.parse_args(argv)
-    document = run(args.quick)
+    document = run(args.quick, args.results)
     return 0 if document["exact"] and document["errors"] == 0 else 1
 
 

@@ -12,7 +12,7 @@ from deploy.poller import Poller
 from localservers.ports import wait_until
 from tests.utils.cluster import URL, Cluster, Deployed, drill_target
 from tests.utils.crash import check_crash_cost, is_running, process_tree
-from tests.utils.stack import CookieClient, replica_of
+from tests.utils.stack import CookieClient, replica_of, total_visits
 
 FRESH_CLIENTS = 12
 
@@ -42,11 +42,6 @@ def main_pid(cluster: Cluster, pod: str) -> int:
     return int(pid)
 
 
-def total_visits() -> int:
-    total: int = CookieClient(URL).get("/visits").json()["total"]
-    return total
-
-
 def test_a_crashed_api_pod_costs_only_the_request_in_flight(
     cluster: Cluster, deployed: Deployed
 ) -> None:
@@ -55,7 +50,7 @@ def test_a_crashed_api_pod_costs_only_the_request_in_flight(
     session = CookieClient(URL)
     pod = replica_of(session.get())  # REPLICA_NAME is the pod's name
     restarts = cluster.json("get", "pod", pod)["status"]["containerStatuses"][0]["restartCount"]
-    before = total_visits()
+    before = total_visits(URL)
 
     def read(path: str) -> str | None:
         return node_proc(cluster, path)
@@ -78,7 +73,7 @@ def test_a_crashed_api_pod_costs_only_the_request_in_flight(
 
     wait_until(restarted, 120, f"{pod} restarted and ready")
 
-    check_crash_cost(poller.samples, killed_at, total_visits() - before)
+    check_crash_cost(poller.samples, killed_at, total_visits(URL) - before)
 
 
 def test_deleting_a_balancer_pod_fails_no_request(cluster: Cluster, deployed: Deployed) -> None:

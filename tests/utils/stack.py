@@ -75,3 +75,9 @@ def replica_of(answer: Answer) -> str:
     """The replica that answered a JSON ``GET /``."""
     name: str = answer.json()["replica"]
     return name
+
+
+def total_visits(url: str = API_URL) -> int:
+    """Every replica's visits together, read from ``url`` without counting one."""
+    total: int = request(f"{url}/visits").json()["total"]
+    return total
