@@ -111,10 +111,10 @@ def k8s_gen(c: Context, kompose: str = "kompose") -> None:
 # --- The local cluster: a real Kubernetes in one container (cluster/) ------
 
 
-@task
-def cluster_up(c: Context) -> None:
+@task(help={"retain": "keep what a failed start made, for a look inside (cluster-down removes it)"})
+def cluster_up(c: Context, retain: bool = False) -> None:
     """Start the local Kubernetes (built from source on first use); kubeconfig in .cluster/."""
-    c.run("bash cluster/up.sh")
+    c.run("bash cluster/up.sh" + " --retain" * retain)
 
 
 @task

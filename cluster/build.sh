@@ -30,9 +30,9 @@ readonly PAUSE_VERSION=3.10.2
 
 cache_root=${VC_CLUSTER_CACHE:-/var/cache/visit-counter/cluster}
 
-log() { printf 'cluster-build: %s\n' "$*" >&2; }
-die() { printf 'cluster-build: error: %s\n' "$*" >&2; exit 1; }
-run() { printf '+ %s\n' "$*" >&2; "$@"; }
+LOG_PREFIX=cluster-build
+# shellcheck source=cluster/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Go's own installer puts it in /usr/local/go/bin, often not on root's PATH.
 go_fallback=${VC_GO_FALLBACK_DIR:-/usr/local/go/bin}

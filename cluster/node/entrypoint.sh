@@ -16,8 +16,9 @@ readonly CONF=/etc/visit-counter
 readonly PKI=/etc/kubernetes/pki
 readonly KCONF=/etc/kubernetes
 
-log() { printf '[node] %s\n' "$*"; }
-die() { printf '[node] error: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX=node
+# shellcheck source=cluster/lib.sh
+. /usr/local/lib/visit-counter/lib.sh
 
 # start NAME COMMAND... : run a component in the background, logging to a file.
 start() {
@@ -39,11 +40,14 @@ wait_for() {
     done
 }
 
-uplink=$(ip -4 route show default | awk '{print $5; exit}')
-node_ip=$(ip -4 -o addr show dev "$uplink" | awk '{split($4, a, "/"); print a[1]; exit}')
-[[ -n $uplink && -n $node_ip ]] || die "no default route: the node needs its container network"
+find_uplink() {
+    uplink=$(ip -4 route show default | awk '{print $5; exit}')
+    node_ip=$(ip -4 -o addr show dev "$uplink" | awk '{split($4, a, "/"); print a[1]; exit}')
+    [[ -n $uplink && -n $node_ip ]] || die "no default route: the node needs its container network"
+    mkdir -p "$LOGS" /run/visit-counter
+}
 
-# --- 1. Hermetic from the first moment -----------------------------------------
+# --- Hermetic from the first moment --------------------------------------------
 # The host forwards and masquerades container traffic to its default route, so
 # anything addressed off the node would leave the machine. Before any
 # component starts: refuse every new connection that would leave through the
@@ -54,7 +58,8 @@ node_ip=$(ip -4 -o addr show dev "$uplink" | awk '{split($4, a, "/"); print a[1]
 # before the iptables filter tables that kube-proxy and kube-router fill.
 # Answers to connections the host opened to the published ports are
 # established traffic and pass.
-nft -f - <<EOF
+make_hermetic() {
+    nft -f - <<EOF
 table inet visit_counter_hermetic {
     chain forward {
         type filter hook forward priority filter - 10; policy accept;
@@ -67,11 +72,10 @@ table inet visit_counter_hermetic {
     }
 }
 EOF
-log "hermetic firewall in place on $uplink ($node_ip)"
+    log "hermetic firewall in place on $uplink ($node_ip)"
+}
 
-mkdir -p "$LOGS" /run/visit-counter
-
-# --- 2. Host settings stay the host's ------------------------------------------
+# --- Host settings stay the host's ---------------------------------------------
 # kubelet writes six kernel settings at start and refuses to run if it can't.
 # They are not namespaced: the write would change the host. Each /proc/sys
 # entry is shadowed, in this mount namespace only, by a read-only file already
@@ -83,31 +87,36 @@ shadow_sysctl() {
     mount --bind "$file" "/proc/sys/$key"
     mount -o remount,bind,ro "/proc/sys/$key"
 }
-shadow_sysctl vm/overcommit_memory 1
-shadow_sysctl vm/panic_on_oom 0
-shadow_sysctl kernel/panic 10
-shadow_sysctl kernel/panic_on_oops 1
-shadow_sysctl kernel/keys/root_maxkeys 1000000
-shadow_sysctl kernel/keys/root_maxbytes 25000000
+shadow_host_settings() {
+    shadow_sysctl vm/overcommit_memory 1
+    shadow_sysctl vm/panic_on_oom 0
+    shadow_sysctl kernel/panic 10
+    shadow_sysctl kernel/panic_on_oops 1
+    shadow_sysctl kernel/keys/root_maxkeys 1000000
+    shadow_sysctl kernel/keys/root_maxbytes 25000000
+}
 
-# --- 3. cgroups (v1, a private namespace) --------------------------------------
+# --- cgroups (v1, a private namespace) -----------------------------------------
 # Docker mounts the hierarchies read-only; kubelet and runc create cgroups, so
 # remount them writable (the cgroup namespace keeps them inside this
 # container's own subtree). The pods get their own root, /kubelet, whose
 # cpuset must be filled in before anything can join it.
-for dir in /sys/fs/cgroup/*/; do
-    if mountpoint -q "$dir"; then
-        mount -o remount,bind,rw "$dir"
+prepare_cgroups() {
+    local dir
+    for dir in /sys/fs/cgroup/*/; do
+        if mountpoint -q "$dir"; then
+            mount -o remount,bind,rw "$dir"
+        fi
+    done
+    for dir in /sys/fs/cgroup/*/; do
+        [[ -L ${dir%/} ]] && continue
+        mkdir -p "$dir/kubelet"
+    done
+    if [[ -d /sys/fs/cgroup/cpuset/kubelet ]]; then
+        cat /sys/fs/cgroup/cpuset/cpuset.cpus >/sys/fs/cgroup/cpuset/kubelet/cpuset.cpus
+        cat /sys/fs/cgroup/cpuset/cpuset.mems >/sys/fs/cgroup/cpuset/kubelet/cpuset.mems
     fi
-done
-for dir in /sys/fs/cgroup/*/; do
-    [[ -L ${dir%/} ]] && continue
-    mkdir -p "$dir/kubelet"
-done
-if [[ -d /sys/fs/cgroup/cpuset/kubelet ]]; then
-    cat /sys/fs/cgroup/cpuset/cpuset.cpus >/sys/fs/cgroup/cpuset/kubelet/cpuset.cpus
-    cat /sys/fs/cgroup/cpuset/cpuset.mems >/sys/fs/cgroup/cpuset/kubelet/cpuset.mems
-fi
+}
 
 # On `docker stop`: stop every pod and component, then remove the pods'
 # cgroups, so nothing of the cluster outlives the container on the host.
@@ -132,10 +141,11 @@ kill_pod_processes() {
         kill -9 "$pid" 2>/dev/null || true
     done
 }
-trap shutdown TERM INT
+stop_on_signal() { trap shutdown TERM INT; }
 
-# --- 4. PKI and kubeconfigs (first start only) ---------------------------------
-if [[ ! -f $PKI/ca.crt ]]; then
+# --- PKI and kubeconfigs (first start only) ------------------------------------
+make_pki() {
+    [[ ! -f $PKI/ca.crt ]] || return 0
     log "making the PKI and kubeconfigs with kubeadm (advertise $node_ip)"
     sed "s/NODE_IP/$node_ip/" "$CONF/kubeadm.yaml" >/run/visit-counter/kubeadm.yaml
     kubeadm init phase certs all --config /run/visit-counter/kubeadm.yaml >>"$LOGS/kubeadm.log" 2>&1 ||
@@ -145,35 +155,43 @@ if [[ ! -f $PKI/ca.crt ]]; then
     kubeadm kubeconfig user --config /run/visit-counter/kubeadm.yaml --client-name system:kube-proxy \
         >"$KCONF/kube-proxy.conf" 2>>"$LOGS/kubeadm.log" ||
         die "kubeadm kubeconfig user system:kube-proxy failed (see $LOGS/kubeadm.log)"
-fi
+}
 
-# --- 5. containerd, and the images the node needs before any pod --------------
-mkdir -p /etc/cni/net.d
-cp "$CONF/cni.conflist" /etc/cni/net.d/10-visit-counter.conflist
-start containerd containerd --config "$CONF/containerd.toml"
-wait_for "containerd answering" 30 ctr version
-for tarball in /opt/visit-counter/images/*.tar; do
-    ctr -n k8s.io images import --digests "$tarball" >>"$LOGS/images.log" 2>&1 ||
-        die "importing $tarball into containerd failed (see $LOGS/images.log)"
-done
-# Pinned: the kubelet's image garbage collection never removes them; with no
-# registry they could not come back.
-ctr -n k8s.io images ls -q | grep -v '^sha256:' | while read -r ref; do
-    ctr -n k8s.io images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
-done
-log "images imported: $(ctr -n k8s.io images ls -q | grep -vc '^sha256:')"
+# --- containerd, and the images the node needs before any pod -----------------
+start_containerd() {
+    mkdir -p /etc/cni/net.d
+    cp "$CONF/cni.conflist" /etc/cni/net.d/10-visit-counter.conflist
+    start containerd containerd --config "$CONF/containerd.toml"
+    wait_for "containerd answering" 30 ctr version
+    local tarball
+    for tarball in /opt/visit-counter/images/*.tar; do
+        ctr -n k8s.io images import --digests "$tarball" >>"$LOGS/images.log" 2>&1 ||
+            die "importing $tarball into containerd failed (see $LOGS/images.log)"
+    done
+    # Pinned: the kubelet's image garbage collection never removes them; with
+    # no registry they could not come back.
+    ctr -n k8s.io images ls -q | grep -v '^sha256:' | while read -r ref; do
+        ctr -n k8s.io images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
+    done
+    log "images imported: $(ctr -n k8s.io images ls -q | grep -vc '^sha256:')"
+}
 
-# --- 6. etcd and the control plane ---------------------------------------------
-# etcd listens on the node's loopback only; nothing else can reach it.
-start etcd etcd --name "$NODE_NAME" --data-dir /var/lib/etcd \
+# --- etcd and the control plane ------------------------------------------------
+# shellcheck disable=SC2317  # called through wait_for
+etcd_listening() { (exec 3<>/dev/tcp/127.0.0.1/2379) 2>/dev/null; }
+kubectl_super() { kubectl --kubeconfig "$KCONF/super-admin.conf" "$@"; }
+
+start_etcd() {
+    # etcd listens on the node's loopback only; nothing else can reach it.
+    start etcd etcd --name "$NODE_NAME" --data-dir /var/lib/etcd \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" --listen-metrics-urls http://127.0.0.1:2381
-# shellcheck disable=SC2317  # called through wait_for
-etcd_listening() { (exec 3<>/dev/tcp/127.0.0.1/2379) 2>/dev/null; }
-wait_for "etcd listening" 60 etcd_listening
+    wait_for "etcd listening" 60 etcd_listening
+}
 
-start kube-apiserver kube-apiserver \
+start_api_server() {
+    start kube-apiserver kube-apiserver \
     --advertise-address="$node_ip" --secure-port=6443 --allow-privileged=true \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
@@ -187,13 +205,14 @@ start kube-apiserver kube-apiserver \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR"
-kubectl_super() { kubectl --kubeconfig "$KCONF/super-admin.conf" "$@"; }
-wait_for "the API server ready" 90 kubectl_super get --raw=/readyz
+    wait_for "the API server ready" 90 kubectl_super get --raw=/readyz
+    log "applying the bindings kubeadm would make"
+    kubectl_super apply -f "$CONF/addons/rbac.yaml" >>"$LOGS/addons.log" 2>&1 ||
+        die "RBAC bootstrap failed (see $LOGS/addons.log)"
+}
 
-log "applying the bindings kubeadm would make, DNS and storage"
-kubectl_super apply -f "$CONF/addons/rbac.yaml" >>"$LOGS/addons.log" 2>&1 || die "RBAC bootstrap failed (see $LOGS/addons.log)"
-
-start kube-controller-manager kube-controller-manager \
+start_controllers() {
+    start kube-controller-manager kube-controller-manager \
     --kubeconfig="$KCONF/controller-manager.conf" \
     --authentication-kubeconfig="$KCONF/controller-manager.conf" --authorization-kubeconfig="$KCONF/controller-manager.conf" \
     --bind-address=127.0.0.1 --leader-elect=false --cluster-name=visit-counter-local \
@@ -206,29 +225,60 @@ start kube-scheduler kube-scheduler \
     --kubeconfig="$KCONF/scheduler.conf" \
     --authentication-kubeconfig="$KCONF/scheduler.conf" --authorization-kubeconfig="$KCONF/scheduler.conf" \
     --bind-address=127.0.0.1 --leader-elect=false
+}
 
-# --- 7. The node: kubelet, kube-proxy, the NetworkPolicy firewall --------------
-start kubelet kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$KCONF/kubelet.conf" \
+# --- The node: kubelet, kube-proxy, the NetworkPolicy firewall -----------------
+start_kubelet_and_proxy() {
+    start kubelet kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$KCONF/kubelet.conf" \
     --node-ip="$node_ip" --hostname-override="$NODE_NAME"
-start kube-proxy kube-proxy --config="$CONF/kube-proxy.yaml"
-wait_for "the node registered" 60 kubectl_super get node "$NODE_NAME"
+    start kube-proxy kube-proxy --config="$CONF/kube-proxy.yaml"
+    wait_for "the node registered" 60 kubectl_super get node "$NODE_NAME"
+}
+
 # kube-router as a firewall only: it turns NetworkPolicies into iptables and
 # ipset rules; routing, the service proxy and CNI are others' jobs here. It
 # looks its node up once at start, so it starts after the kubelet registered.
-start kube-router kube-router --kubeconfig="$KCONF/admin.conf" --hostname-override="$NODE_NAME" \
+start_firewall() {
+    start kube-router kube-router --kubeconfig="$KCONF/admin.conf" --hostname-override="$NODE_NAME" \
     --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
     --metrics-port=0
-kubectl_super apply -f "$CONF/addons/coredns.yaml" -f "$CONF/addons/storage.yaml" >>"$LOGS/addons.log" 2>&1 ||
-    die "applying DNS and storage failed (see $LOGS/addons.log)"
-wait_for "the node Ready" 90 kubectl_super wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
-wait_for "cluster DNS available" 120 kubectl_super -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
-wait_for "the storage provisioner available" 120 kubectl_super -n local-path-storage wait --for=condition=Available deployment/local-path-provisioner --timeout=2s
-log "cluster ready"
-touch /run/visit-counter/ready
+}
+
+apply_addons() {
+    log "applying DNS and storage"
+    kubectl_super apply -f "$CONF/addons/coredns.yaml" -f "$CONF/addons/storage.yaml" >>"$LOGS/addons.log" 2>&1 ||
+        die "applying DNS and storage failed (see $LOGS/addons.log)"
+}
+
+wait_for_ready() {
+    wait_for "the node Ready" 90 kubectl_super wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
+    wait_for "cluster DNS available" 120 kubectl_super -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
+    wait_for "the storage provisioner available" 120 kubectl_super -n local-path-storage wait --for=condition=Available deployment/local-path-provisioner --timeout=2s
+    log "cluster ready"
+    touch /run/visit-counter/ready
+}
 
 # Any component exiting ends the node.
-set +e
-wait -n
-status=$?
-log "a component exited (status $status); stopping the node"
-shutdown
+supervise() {
+    set +e
+    wait -n
+    local status=$?
+    log "a component exited (status $status); stopping the node"
+    shutdown
+}
+
+find_uplink
+make_hermetic
+shadow_host_settings
+prepare_cgroups
+stop_on_signal
+make_pki
+start_containerd
+start_etcd
+start_api_server
+start_controllers
+start_kubelet_and_proxy
+start_firewall
+apply_addons
+wait_for_ready
+supervise

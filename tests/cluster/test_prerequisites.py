@@ -37,3 +37,13 @@ def test_no_go_toolchain_is_one_line(tmp_path: Path) -> None:
     line = one_error_line(result.stderr)
     assert "no Go toolchain" in line
     assert "install Go" in line
+
+
+def test_a_bad_argument_or_setting_is_one_line() -> None:
+    unknown = run("bash", "cluster/up.sh", "--keep", check=False, timeout=60)
+    assert unknown.returncode != 0
+    assert "unknown argument '--keep'" in one_error_line(unknown.stderr)
+    env = {"VC_CLUSTER_READY_TIMEOUT": "soon"}
+    bad = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
+    assert bad.returncode != 0
+    assert "VC_CLUSTER_READY_TIMEOUT must be a whole number" in one_error_line(bad.stderr)

@@ -1,4 +1,5 @@
-"""``invoke cluster-down`` leaves nothing behind. (This module runs last.)"""
+"""``invoke cluster-down`` leaves nothing behind, and neither does a failed
+``cluster-up`` unless asked to keep it. (This module runs last.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pytest
 
 from tests.utils.cluster import STATE, Cluster
-from tests.utils.run import run
+from tests.utils.run import Completed, run
 
 
 def test_cluster_down_leaves_nothing_behind(cluster: Cluster) -> None:
@@ -25,12 +26,50 @@ def test_cluster_down_leaves_nothing_behind(cluster: Cluster) -> None:
     assert down.returncode == 0, down.stderr
 
     assert run("docker", "inspect", cluster.node_id, check=False).returncode != 0
-    labelled = run(
-        "docker", "ps", "--all", "--quiet", "--filter", "label=dev.visit-counter.cluster"
-    )
-    assert labelled.stdout.strip() == ""
+    assert labelled_nodes() == ""
     for volume in volumes:
         assert run("docker", "volume", "inspect", volume, check=False).returncode != 0
     assert not STATE.exists()
     listening = run("ss", "-Hltn", "( sport = :30001 or sport = :16443 )").stdout
     assert listening.strip() == ""
+
+
+def labelled_nodes() -> str:
+    return run(
+        "docker", "ps", "--all", "--quiet", "--filter", "label=dev.visit-counter.cluster"
+    ).stdout.strip()
+
+
+def start_that_fails(*args: str) -> Completed:
+    # After cluster-down above, no cluster is up: up.sh starts a node, which
+    # cannot be ready within one second.
+    started = run(
+        "bash", "cluster/up.sh", *args,
+        env={"VC_CLUSTER_READY_TIMEOUT": "1"}, check=False, timeout=900,
+    )  # fmt: skip
+    assert started.returncode != 0
+    assert "the cluster did not come up within 1s" in started.stderr
+    return started
+
+
+def test_a_failed_cluster_up_removes_what_it_made(cluster: Cluster) -> None:
+    if not cluster.started_here:
+        pytest.skip("the tier reused a cluster it did not start, and leaves it running")
+    started = start_that_fails()
+    assert "removing what was made" in started.stderr
+    assert labelled_nodes() == ""
+    assert not STATE.exists()
+
+
+def test_a_failed_cluster_up_with_retain_keeps_the_node_for_a_look(cluster: Cluster) -> None:
+    if not cluster.started_here:
+        pytest.skip("the tier reused a cluster it did not start, and leaves it running")
+    started = start_that_fails("--retain")
+    assert "kept what was made (--retain)" in started.stderr
+    node_id = (STATE / "node-id").read_text().strip()
+    assert labelled_nodes() == node_id[:12]
+    assert run("docker", "exec", node_id, "test", "-d", "/var/log/visit-counter").returncode == 0
+    down = run("bash", "cluster/down.sh", check=False, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert labelled_nodes() == ""
+    assert not STATE.exists()
