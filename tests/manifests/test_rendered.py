@@ -93,6 +93,8 @@ def test_renders_every_object(rendered: Rendered) -> None:
             ("NetworkPolicy", "api"),
             ("NetworkPolicy", "db"),
             ("PersistentVolumeClaim", "db-data"),
+            ("PodDisruptionBudget", "api"),
+            ("PodDisruptionBudget", "balancer"),
             ("Secret", secret_name),
             ("Service", "balancer"),
             ("Service", "api"),
@@ -234,6 +236,48 @@ def test_the_balancer_runs_two_replicas_with_one_config(rendered: Rendered) -> N
     assert pod_spec(balancer)["terminationGracePeriodSeconds"] >= pre_stop + 15
     assert container(balancer)["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert resolve_port(balancer, container(balancer)["readinessProbe"]["httpGet"]["port"]) == 8404
+
+
+@pytest.mark.parametrize("name", ["api", "balancer"])
+def test_stateless_pods_spread_over_nodes_and_leave_a_lost_one_within_a_minute(
+    rendered: Rendered, name: str
+) -> None:
+    spec = pod_spec(rendered.get("Deployment", name))
+    [spread] = spec["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert (spread["maxSkew"], spread["whenUnsatisfiable"]) == (1, "DoNotSchedule")
+    # A cordoned or lost node does not count, or its empty slot would block
+    # every replacement; each Deployment and revision is spread on its own.
+    assert spread["nodeTaintsPolicy"] == "Honor"
+    assert spread["labelSelector"] == {"matchLabels": {"app.kubernetes.io/name": "visit-counter"}}
+    assert spread["matchLabelKeys"] == ["app.kubernetes.io/component", "pod-template-hash"]
+    # The controller manager marks a lost node after 50 s; 10 s more, not
+    # the default 300, and its pods are replaced about a minute after the loss.
+    tolerated = {t["key"]: t for t in spec["tolerations"]}
+    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        assert tolerated[taint]["effect"] == "NoExecute"
+        assert tolerated[taint]["tolerationSeconds"] == 10
+
+
+def test_the_database_stays_with_its_volume(rendered: Rendered) -> None:
+    # Its claim lives on one node: no spread, no early eviction to nowhere.
+    spec = pod_spec(rendered.get("Deployment", "db"))
+    assert "topologySpreadConstraints" not in spec
+    assert "tolerations" not in spec
+
+
+@pytest.mark.parametrize(("name", "replicas", "min_available"), [("api", 3, 2), ("balancer", 2, 1)])
+def test_disruption_budgets_keep_all_but_one_pod(
+    rendered: Rendered, name: str, replicas: int, min_available: int
+) -> None:
+    budget = rendered.get("PodDisruptionBudget", name)["spec"]
+    deployment = rendered.get("Deployment", name)
+    assert deployment["spec"]["replicas"] == replicas
+    assert budget["minAvailable"] == min_available == replicas - 1
+    # It counts exactly the Deployment's pods, and never blocks a drain on a
+    # pod that serves nothing anyway.
+    assert budget["selector"] == deployment["spec"]["selector"]
+    assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 def test_database_service_is_internal(rendered: Rendered) -> None:
