@@ -2,18 +2,10 @@
 # Helpers shared by the ci/ installers. Sourced, never run: each installer
 # sets `prog` (its name in messages) and `bin_dir` first.
 
-log() { printf '%s: %s\n' "${prog:?}" "$*" >&2; }
-
-die() {
-    log "$*"
-    exit 1
-}
-
-# Print a command, then run it.
-run() {
-    printf '+ %s\n' "$*" >&2
-    "$@"
-}
+# log, die and run: the project's one shell library, the cluster scripts'.
+LOG_PREFIX=${prog:?}
+# shellcheck source=cluster/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
 
 # link_into_path TARGET NAME VERSION-ARGS...: put TARGET on PATH as
 # $bin_dir/NAME and log the version it reports.

@@ -1,5 +1,7 @@
-# Shared by the local cluster's scripts (build.sh, node-image.sh, up.sh,
-# down.sh) and by the node's own entrypoint: one way to say what happens.
+# The project's one shell library: shared by the local cluster's scripts
+# (build.sh, node-image.sh, up.sh, down.sh), the node's own entrypoint (the
+# node image carries a copy) and the ci/ installers (through ci/lib.sh): one
+# way to say what happens.
 # Source it after setting LOG_PREFIX (the name each line starts with).
 #
 #   log "text"   a line on stderr: "PREFIX: text"
