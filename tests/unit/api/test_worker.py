@@ -1,5 +1,6 @@
 """api/worker.py's OneWriteCycle: a response's head goes out with its first
-body part, in one write to the transport, whatever the response's shape."""
+body part, in one write to the transport, whatever the response's shape; and
+the worker's protocol uses it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import logging
 from typing import Any
 
 import pytest
+from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.server import ServerState
 
-from api.worker import OneWriteCycle
+from api.worker import LimitedHttpToolsProtocol, OneWriteCycle
 
 
 class RecordingTransport(asyncio.Transport):
@@ -106,3 +109,36 @@ def test_the_head_is_never_lost(method: str, keep_alive: bool) -> None:
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 200 OK\r\n")
     assert len(transport.writes) == 1
     assert transport.closed is not keep_alive
+
+
+class ConnectedTransport(RecordingTransport):
+    """A RecordingTransport that knows its two ends, as a socket's does."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        ends = {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}
+        return ends.get(name, default)
+
+
+def test_the_workers_protocol_answers_a_request_in_one_write() -> None:
+    # The wiring: LimitedHttpToolsProtocol swaps uvicorn's cycle for
+    # OneWriteCycle; without it the head and the body are two writes.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start(5))
+        await send(body(b"hello"))
+
+    async def serve_one() -> list[bytes]:
+        config = Config(app=app, lifespan="off", access_log=False)
+        config.load()
+        protocol = LimitedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = ConnectedTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert protocol.cycle is not None
+        await asyncio.wait_for(protocol.cycle.message_event.wait(), 5)
+        while not protocol.cycle.response_complete:
+            await asyncio.sleep(0.01)
+        return transport.writes
+
+    [written] = asyncio.run(serve_one())
+    assert written.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert written.endswith(b"\r\n\r\nhello")
