@@ -2,9 +2,10 @@
 
 Each worker process has one database connection, used only by one dedicated
 thread (api/dedicated_thread.py): the event loop never blocks on the
-database, and no other thread touches the connection. The connection is checked for a server-side
-close before each use (without a round trip), so a request never spends its
-visit on a connection the database dropped during an outage.
+database, and no other thread touches the connection. The connection is
+checked for a server-side close before each use (without a round trip), so a
+request never spends its visit on a connection the database dropped during an
+outage.
 
 Visits are group-committed on the event loop: while one batch is being
 applied, visits that arrive meanwhile queue up and are then applied together,

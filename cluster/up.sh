@@ -70,29 +70,29 @@ build_node_image() {
     kubernetes_version=${node_image##*:}
 }
 
-# From here on, a failure removes what was made (unless --retain).
-clean_up_on_failure() {
-    # shellcheck disable=SC2317  # invoked by the trap
-    on_exit() {
-        local status=$?
-        [[ $status -ne 0 ]] || return 0
-        if $retain; then
-            log "kept what was made (--retain): look inside, then invoke cluster-down"
-        else
-            log "removing what was made (bash cluster/up.sh --retain keeps it)"
-            bash "$here/down.sh" || true
-        fi
-    }
-    trap on_exit EXIT
+# shellcheck disable=SC2317  # invoked by the trap
+remove_what_was_made() {
+    local status=$?
+    [[ $status -ne 0 ]] || return 0
+    if $retain; then
+        log "kept what was made (--retain): look inside, then invoke cluster-down"
+    else
+        log "removing what was made (bash cluster/up.sh --retain keeps it)"
+        bash "$here/down.sh" || true
+    fi
 }
+
+# From here on, a failure removes what was made (unless --retain).
+clean_up_on_failure() { trap remove_what_was_made EXIT; }
 
 install_kubectl() {
     # The node's own kubectl: the same version as the cluster, always.
     mkdir -p "$state/bin"
-    local holder
+    local holder copied=true
     holder=$(docker create "$node_image")
-    run docker cp --quiet "$holder:/usr/local/bin/kubectl" "$state/bin/kubectl"
+    run docker cp --quiet "$holder:/usr/local/bin/kubectl" "$state/bin/kubectl" || copied=false
     docker rm --volumes "$holder" >/dev/null
+    $copied || die "copying kubectl out of $node_image failed"
 }
 
 record_host_settings() {

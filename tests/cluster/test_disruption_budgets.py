@@ -6,7 +6,6 @@ one, and the evicted pod is replaced with no failed request."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from deploy.poller import Poller
 from tests.utils.cluster import KUBECONFIG, NAMESPACE, URL, Cluster, Deployed
@@ -15,36 +14,32 @@ from tests.utils.run import run
 REFUSED = "Cannot evict pod as it would violate the pod's disruption budget"
 
 
-def evict(cluster: Cluster, pod: str, body: Path) -> tuple[bool, str]:
+def evict(cluster: Cluster, pod: str) -> tuple[bool, str]:
     """Ask for ``pod``'s eviction through the Eviction API, as a drain does:
     (allowed, what the API server said)."""
-    body.write_text(
-        json.dumps(
-            {
-                "apiVersion": "policy/v1",
-                "kind": "Eviction",
-                "metadata": {"name": pod, "namespace": NAMESPACE},
-            }
-        )
-    )
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": pod, "namespace": NAMESPACE},
+    }
     path = f"/api/v1/namespaces/{NAMESPACE}/pods/{pod}/eviction"
     answer = run(
-        cluster.kubectl_path, "--kubeconfig", KUBECONFIG,
-        "create", "--raw", path, "-f", body, check=False, timeout=60,
+        cluster.kubectl_path, "--kubeconfig", KUBECONFIG, "create", "--raw", path, "-f", "-",
+        input=json.dumps(eviction), check=False, timeout=60,
     )  # fmt: skip
     return answer.returncode == 0, answer.stdout + answer.stderr
 
 
 def test_an_eviction_past_the_api_budget_is_refused_and_none_fails(
-    cluster: Cluster, deployed: Deployed, tmp_path: Path
+    cluster: Cluster, deployed: Deployed
 ) -> None:
     first, second, _ = sorted(pod["metadata"]["name"] for pod in cluster.api_pods())
     with Poller(URL) as poller:
-        allowed, said = evict(cluster, first, tmp_path / "first.json")
+        allowed, said = evict(cluster, first)
         assert allowed, said
         # Two of three are ready now, the budget's minimum: no more may go
         # until the replacement is ready.
-        allowed, said = evict(cluster, second, tmp_path / "second.json")
+        allowed, said = evict(cluster, second)
         assert not allowed
         assert REFUSED in said, said
         cluster.kubectl("rollout", "status", "deployment/api", "-n", NAMESPACE, "--timeout=300s")
