@@ -108,13 +108,18 @@ def k8s_gen(c: Context, kompose: str = "kompose") -> None:
     c.run(f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
 
 
-# --- The local cluster: a real Kubernetes in one container (cluster/) ------
+# --- The local cluster: a real Kubernetes, a container per node (cluster/) ---
 
 
-@task(help={"retain": "keep what a failed start made, for a look inside (cluster-down removes it)"})
-def cluster_up(c: Context, retain: bool = False) -> None:
+@task(
+    help={
+        "nodes": "how many nodes, 1 to 5: a control plane and N-1 workers (default 3)",
+        "retain": "keep what a failed start made, for a look inside (cluster-down removes it)",
+    }
+)
+def cluster_up(c: Context, nodes: int = 3, retain: bool = False) -> None:
     """Start the local Kubernetes (built from source on first use); kubeconfig in .cluster/."""
-    c.run("bash cluster/up.sh" + " --retain" * retain)
+    c.run(f"bash cluster/up.sh --nodes {nodes}" + " --retain" * retain)
 
 
 @task

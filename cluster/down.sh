@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `invoke cluster-down`: remove the local cluster and every trace of it: the
-# node container (stopped gracefully, so it removes its pods' cgroups), its
-# volume, .cluster/, and check that no host kernel setting changed.
+# `invoke cluster-down`: remove the local cluster and every trace of it: each
+# node container (stopped gracefully, so it removes its pods' cgroups) and its
+# volume, the cluster's Docker network, .cluster/, and check that no host
+# kernel setting changed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -11,26 +12,46 @@ LOG_PREFIX=cluster-down
 . "$here/lib.sh"
 
 # Exits 0 when there is nothing to remove.
-find_node() {
-    if [[ ! -s $state/node-id ]]; then
-        log "no local cluster (no $state/node-id)"
+find_nodes() {
+    node_ids=() network_id=""
+    [[ ! -s $state/nodes ]] || mapfile -t node_ids < <(awk '{print $2}' "$state/nodes")
+    [[ ! -s $state/network-id ]] || network_id=$(cat "$state/network-id")
+    if [[ ${#node_ids[@]} -eq 0 && -z $network_id ]]; then
+        log "no local cluster (no $state/nodes)"
         rm -rf "$state"
         exit 0
     fi
     timeout 20 docker info >/dev/null 2>&1 ||
         die "Docker Engine is not answering: start it, then rerun invoke cluster-down"
-    node_id=$(cat "$state/node-id")
 }
 
-remove_node() {
-    if docker inspect "$node_id" >/dev/null 2>&1; then
-        # The entrypoint's TERM handler stops the pods and removes their cgroups.
-        run docker stop --time 30 "$node_id" >/dev/null
-        run docker rm --volumes "$node_id" >/dev/null
+remove_nodes() {
+    local existing=() id
+    for id in "${node_ids[@]}"; do
+        if docker inspect "$id" >/dev/null 2>&1; then existing+=("$id"); fi
+    done
+    if [[ ${#existing[@]} -gt 0 ]]; then
+        # Together: each entrypoint's TERM handler stops its pods and removes
+        # their cgroups.
+        run docker stop --time 30 "${existing[@]}" >/dev/null
+        run docker rm --volumes "${existing[@]}" >/dev/null
     fi
-    local leftover
-    leftover=$(find /sys/fs/cgroup -maxdepth 3 -type d -name "$node_id*" 2>/dev/null | head -n 3)
-    [[ -z $leftover ]] || die "cgroups of the node are still on the host: $leftover"
+    [[ -z $network_id ]] || ! docker network inspect "$network_id" >/dev/null 2>&1 ||
+        run docker network rm "$network_id" >/dev/null
+    for id in "${node_ids[@]}"; do
+        remove_left_cgroups "$id"
+    done
+}
+
+# A node killed (docker kill) rather than stopped could not remove its pods'
+# cgroups; they are empty once it is gone, so remove them here.
+remove_left_cgroups() {
+    local id=$1 leftover
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -name "$id*" 2>/dev/null | while read -r dir; do
+        find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+    leftover=$(find /sys/fs/cgroup -maxdepth 3 -type d -name "$id*" 2>/dev/null | head -n 3)
+    [[ -z $leftover ]] || die "cgroups of node ${id:0:12} are still on the host: $leftover"
 }
 
 # Removes .cluster/, then fails if a host kernel setting differs from before
@@ -47,9 +68,9 @@ check_host_settings() {
     rm -rf "$state"
     [[ -z $changed ]] || die "host kernel settings differ from before cluster-up:
 $changed"
-    log "removed node ${node_id:0:12}, its volume and .cluster/; host kernel settings unchanged"
+    log "removed ${#node_ids[@]} node(s), their volumes, the network and .cluster/; host kernel settings unchanged"
 }
 
-find_node
-remove_node
+find_nodes
+remove_nodes
 check_host_settings

@@ -3,9 +3,9 @@
 The images are built (or pulled) into the local Docker Engine, then copied
 into the cluster's container runtime, the way each kind of cluster supports:
 
-- ``local``: this project's local cluster (``invoke cluster-up``). Its node is
-  one Docker container running containerd: ``docker save | docker exec -i
-  NODE ctr import``.
+- ``local``: this project's local cluster (``invoke cluster-up``). Each node
+  is a Docker container running containerd: ``docker save | docker exec -i
+  NODE ctr import``, into every node.
 - ``kind``, ``k3d``, ``minikube``: their own ``load``/``import`` commands.
 - ``k3s``: on the k3s node itself (the Vagrant VM): ``docker save`` into k3s's
   images directory, which k3s also imports at every start, then ``k3s ctr``.
@@ -57,11 +57,16 @@ class Step:
 @dataclass(frozen=True)
 class Loader:
     """How images reach this cluster. ``cluster`` names a kind or k3d cluster
-    or a minikube profile; ``node_id`` is the local cluster's node container."""
+    or a minikube profile; ``node_ids`` are the local cluster's node containers."""
 
     kind: str
     cluster: str = ""
-    node_id: str = ""
+    node_ids: tuple[str, ...] = ()
+
+    def nodes(self) -> tuple[str, ...]:
+        """Where the load steps run, one by one: each node of the local
+        cluster; for any other kind, one place (``""``)."""
+        return self.node_ids if self.kind == "local" else ("",)
 
     def tools(self) -> dict[str, str]:
         """The programs the load steps run, with how to install each."""
@@ -70,30 +75,30 @@ class Loader:
         names = ["docker"] + ([self.kind] if self.kind in INSTALL_HINTS else [])
         return {name: INSTALL_HINTS[name] for name in names}
 
-    def _ctr(self, *args: str, stdin: bool = False) -> Argv:
+    def _ctr(self, node: str, *args: str, stdin: bool = False) -> Argv:
         if self.kind == "local":
-            return ["docker", "exec", *(["-i"] if stdin else []), self.node_id, *CTR, *args]
+            return ["docker", "exec", *(["-i"] if stdin else []), node, *CTR, *args]
         return ["k3s", *CTR, *args]
 
-    def listing_command(self) -> Argv | None:
+    def listing_command(self, node: str = "") -> Argv | None:
         """Lists the node's images with their labels, where that is cheap."""
         if self.kind in ("local", "k3s"):
-            return self._ctr("images", "ls")
+            return self._ctr(node, "images", "ls")
         return None
 
-    def load_steps(self, image: str, image_id: str) -> list[Step]:
+    def load_steps(self, image: str, image_id: str, node: str = "") -> list[Step]:
         ref = containerd_ref(image)
-        label = self._ctr("images", "label", ref, PIN_LABEL, f"{ID_LABEL}={image_id}")
+        label = self._ctr(node, "images", "label", ref, PIN_LABEL, f"{ID_LABEL}={image_id}")
         if self.kind == "local":
             save = ["docker", "save", image]
-            importer = self._ctr("images", "import", "--digests", "-", stdin=True)
+            importer = self._ctr(node, "images", "import", "--digests", "-", stdin=True)
             return [Step(importer, stdin_from=save), Step(label)]
         if self.kind == "k3s":
             tarball = f"{K3S_IMAGES_DIR}/{image_name(image)}.tar"
             return [
                 Step(["mkdir", "-p", K3S_IMAGES_DIR]),
                 Step(["docker", "save", "--output", tarball, image]),
-                Step(self._ctr("images", "import", tarball)),
+                Step(self._ctr(node, "images", "import", tarball)),
                 Step(label),
             ]
         if self.kind == "kind":
@@ -167,16 +172,19 @@ def manifest_images(k8s_dir: Path) -> list[str]:
     return images
 
 
-def read_node_id(path: Path) -> str:
+def read_node_ids(path: Path) -> tuple[str, ...]:
+    """The container ids in the local cluster's ``.cluster/nodes`` (``NAME ID``
+    per line, written by cluster/up.sh)."""
     try:
-        node_id = path.read_text(encoding="utf-8").strip()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        node_id = ""
-    if not node_id:
+        lines = []
+    node_ids = tuple(fields[1] for fields in map(str.split, lines) if len(fields) == 2)
+    if not node_ids:
         raise DeployError(
             f"{path} is missing or empty: is the local cluster up? (invoke cluster-up)"
         )
-    return node_id
+    return node_ids
 
 
 def inspect_command(image: str) -> Argv:
@@ -210,12 +218,14 @@ def load_images(runner: Runner, loader: Loader, images: list[str], built: str) -
             found = runner.output(inspect_command(image))
         ids[image] = image_id(image, found)
 
-    listing_command = loader.listing_command()
-    listing = runner.probe(listing_command) if listing_command else None
-    for image, loaded_id in ids.items():
-        if listing and already_loaded(listing, image, loaded_id):
-            runner.note(f"the cluster already has {image} ({loaded_id[:19]})")
-            continue
-        for step in loader.load_steps(image, loaded_id):
-            runner.run(*([step.stdin_from] if step.stdin_from else []), step.argv)
+    for node in loader.nodes():
+        listing_command = loader.listing_command(node)
+        listing = runner.probe(listing_command) if listing_command else None
+        for image, loaded_id in ids.items():
+            if listing and already_loaded(listing, image, loaded_id):
+                where = f"node {node[:12]}" if node else "the cluster"
+                runner.note(f"{where} already has {image} ({loaded_id[:19]})")
+                continue
+            for step in loader.load_steps(image, loaded_id, node):
+                runner.run(*([step.stdin_from] if step.stdin_from else []), step.argv)
     return ids

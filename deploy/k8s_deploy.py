@@ -149,10 +149,10 @@ def choose_loader(run: Deploy) -> None:
             chosen = "none"
     run.images = image_loader.choose_loader(chosen, context, run.cluster_name)
     if run.images.kind == "local":
-        node_file = run.repo / ".cluster" / "node-id"
-        missing = run.runner.dry_run and not node_file.exists()
-        node_id = "<node-id>" if missing else image_loader.read_node_id(node_file)
-        run.images = image_loader.Loader("local", node_id=node_id)
+        nodes_file = run.repo / ".cluster" / "nodes"
+        missing = run.runner.dry_run and not nodes_file.exists()
+        node_ids = ("<node-id>",) if missing else image_loader.read_node_ids(nodes_file)
+        run.images = image_loader.Loader("local", node_ids=node_ids)
 
 
 def check_kubectl(run: Deploy) -> None:

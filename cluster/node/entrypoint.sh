@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# The local cluster's node: starts a single-node Kubernetes as plain processes
-# (no systemd) inside one unprivileged container, in the order the components
+# One node of the local cluster: starts its Kubernetes components as plain
+# processes (no systemd) inside one unprivileged container, in the order they
 # depend on each other, then waits. If any component exits, the node stops,
 # so a broken cluster is visible instead of half-working.
+#
+# VC_NODE_ROLE picks the node's part, as kind's nodes have two:
+# `control-plane` (the default) runs etcd, the API server, the controllers and
+# the scheduler besides what every node runs; `worker` runs the kubelet,
+# kube-proxy and kube-router only, with the credentials cluster/up.sh copied
+# into /etc/kubernetes before its first start (node-join-credentials, run on
+# the control plane). The node's name is its hostname.
 #
 # cluster/up.sh runs this image; `docker logs` shows this script's progress
 # and each component logs to /var/log/visit-counter/NAME.log in the node.
 set -euo pipefail
 
-readonly NODE_NAME=visit-counter-node
+readonly ROLE=${VC_NODE_ROLE:-control-plane}
+NODE_NAME=$(hostname)
+readonly NODE_NAME
 readonly SERVICE_CIDR=10.96.0.0/16
 readonly POD_CIDR=10.244.0.0/16
 readonly LOGS=/var/log/visit-counter
@@ -41,38 +50,51 @@ wait_for() {
 }
 
 find_uplink() {
+    [[ $ROLE == control-plane || $ROLE == worker ]] ||
+        die "VC_NODE_ROLE must be control-plane or worker, not '$ROLE'"
     uplink=$(ip -4 route show default | awk '{print $5; exit}')
+    gateway=$(ip -4 route show default | awk '{print $3; exit}')
     node_ip=$(ip -4 -o addr show dev "$uplink" | awk '{split($4, a, "/"); print a[1]; exit}')
-    [[ -n $uplink && -n $node_ip ]] || die "no default route: the node needs its container network"
+    node_subnet=$(ip -4 route show dev "$uplink" scope link | awk '{print $1; exit}')
+    [[ -n $uplink && -n $node_ip && -n $node_subnet ]] || die "no default route: the node needs its container network"
     mkdir -p "$LOGS" /run/visit-counter
 }
 
 # --- Hermetic from the first moment --------------------------------------------
 # The host forwards and masquerades container traffic to its default route, so
-# anything addressed off the node would leave the machine. Before any
-# component starts: refuse every new connection that would leave through the
-# uplink (from pods: forward; from node processes: output), and every
-# forwarded packet still addressed to the Service range (a ClusterIP the proxy
-# did not translate; refusing it also fails a call to a Service without
-# endpoints in milliseconds rather than a timeout). Priority -10 runs these
-# before the iptables filter tables that kube-proxy and kube-router fill.
-# Answers to connections the host opened to the published ports are
-# established traffic and pass.
+# anything addressed off the cluster would leave the machine. Before any
+# component starts, refuse:
+# - every new connection that would leave through the uplink (from pods:
+#   forward; from node processes: output), unless it goes to another node on
+#   the cluster's network or to a pod on one; never to the network's gateway,
+#   which is the host;
+# - every forwarded packet still addressed to the Service range (a ClusterIP
+#   the proxy did not translate; refusing it also fails a call to a Service
+#   without endpoints in milliseconds rather than a timeout);
+# - Docker's embedded DNS server, which would forward a query to the host's
+#   resolvers.
+# Priority -10 runs these before the iptables filter tables that kube-proxy
+# and kube-router fill. Answers to connections the host opened to the
+# published ports are established traffic and pass.
 make_hermetic() {
+    local peers="ip daddr != $gateway ip daddr { $node_subnet, $POD_CIDR }"
     nft -f - <<EOF
 table inet visit_counter_hermetic {
     chain forward {
         type filter hook forward priority filter - 10; policy accept;
         ip daddr $SERVICE_CIDR counter reject with tcp reset comment "service address not translated"
+        oifname "$uplink" $peers accept comment "another node, or a pod on one"
         oifname "$uplink" ct state new counter reject comment "leaves the node (pod)"
     }
     chain output {
         type filter hook output priority filter - 10; policy accept;
+        ip daddr 127.0.0.11 counter reject comment "Docker's DNS server"
+        oifname "$uplink" $peers accept comment "another node, or a pod on one"
         oifname "$uplink" ct state new counter reject comment "leaves the node (node process)"
     }
 }
 EOF
-    log "hermetic firewall in place on $uplink ($node_ip)"
+    log "hermetic firewall in place on $uplink ($node_ip, cluster network $node_subnet)"
 }
 
 # --- Host settings stay the host's ---------------------------------------------
@@ -143,24 +165,32 @@ kill_pod_processes() {
 }
 stop_on_signal() { trap shutdown TERM INT; }
 
-# --- PKI and kubeconfigs (first start only) ------------------------------------
+# --- PKI and kubeconfigs -------------------------------------------------------
+# The control plane makes them on its first start; a worker's were copied in
+# by cluster/up.sh before its first start.
 make_pki() {
     [[ ! -f $PKI/ca.crt ]] || return 0
+    [[ $ROLE == control-plane ]] ||
+        die "no credentials in $KCONF: a worker joins through cluster/up.sh, which copies them in"
     log "making the PKI and kubeconfigs with kubeadm (advertise $node_ip)"
-    sed "s/NODE_IP/$node_ip/" "$CONF/kubeadm.yaml" >/run/visit-counter/kubeadm.yaml
-    kubeadm init phase certs all --config /run/visit-counter/kubeadm.yaml >>"$LOGS/kubeadm.log" 2>&1 ||
+    sed -e "s/NODE_IP/$node_ip/" -e "s/NODE_NAME/$NODE_NAME/" "$CONF/kubeadm.yaml" >"$CONF/kubeadm-rendered.yaml"
+    kubeadm init phase certs all --config "$CONF/kubeadm-rendered.yaml" >>"$LOGS/kubeadm.log" 2>&1 ||
         die "kubeadm init phase certs failed (see $LOGS/kubeadm.log)"
-    kubeadm init phase kubeconfig all --config /run/visit-counter/kubeadm.yaml >>"$LOGS/kubeadm.log" 2>&1 ||
+    kubeadm init phase kubeconfig all --config "$CONF/kubeadm-rendered.yaml" >>"$LOGS/kubeadm.log" 2>&1 ||
         die "kubeadm init phase kubeconfig failed (see $LOGS/kubeadm.log)"
-    kubeadm kubeconfig user --config /run/visit-counter/kubeadm.yaml --client-name system:kube-proxy \
+    kubeadm kubeconfig user --config "$CONF/kubeadm-rendered.yaml" --client-name system:kube-proxy \
         >"$KCONF/kube-proxy.conf" 2>>"$LOGS/kubeadm.log" ||
         die "kubeadm kubeconfig user system:kube-proxy failed (see $LOGS/kubeadm.log)"
+    kubeadm kubeconfig user --config "$CONF/kubeadm-rendered.yaml" --client-name system:kube-router \
+        >"$KCONF/kube-router.conf" 2>>"$LOGS/kubeadm.log" ||
+        die "kubeadm kubeconfig user system:kube-router failed (see $LOGS/kubeadm.log)"
 }
 
 # --- containerd, and the images the node needs before any pod -----------------
+# The CNI configuration is containerd's to write (conf_template), with the pod
+# range the controller manager gave this node, which the kubelet hands over:
+# each node's pods get addresses of their own.
 start_containerd() {
-    mkdir -p /etc/cni/net.d
-    cp "$CONF/cni.conflist" /etc/cni/net.d/10-visit-counter.conflist
     start containerd containerd --config "$CONF/containerd.toml"
     wait_for "containerd answering" 30 ctr version
     local tarball
@@ -227,21 +257,41 @@ start kube-scheduler kube-scheduler \
     --bind-address=127.0.0.1 --leader-elect=false
 }
 
-# --- The node: kubelet, kube-proxy, the NetworkPolicy firewall -----------------
+# --- Every node: kubelet, kube-proxy, kube-router ------------------------------
+# The node reads its own Node object with kube-router's read-only identity.
+# shellcheck disable=SC2317  # called through wait_for
+node_field() { kubectl --kubeconfig "$KCONF/kube-router.conf" get node "$NODE_NAME" -o jsonpath="$1"; }
+# shellcheck disable=SC2317
+has_pod_range() { [[ -n $(node_field '{.spec.podCIDR}') ]]; }
+# shellcheck disable=SC2317
+node_is_ready() { [[ $(node_field '{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
+
 start_kubelet_and_proxy() {
     start kubelet kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$KCONF/kubelet.conf" \
     --node-ip="$node_ip" --hostname-override="$NODE_NAME"
-    start kube-proxy kube-proxy --config="$CONF/kube-proxy.yaml"
-    wait_for "the node registered" 60 kubectl_super get node "$NODE_NAME"
+    sed "s/NODE_NAME/$NODE_NAME/" "$CONF/kube-proxy.yaml" >/run/visit-counter/kube-proxy.yaml
+    start kube-proxy kube-proxy --config=/run/visit-counter/kube-proxy.yaml
+    wait_for "the node registered, with a pod range" 60 has_pod_range
 }
 
-# kube-router as a firewall only: it turns NetworkPolicies into iptables and
-# ipset rules; routing, the service proxy and CNI are others' jobs here. It
-# looks its node up once at start, so it starts after the kubelet registered.
-start_firewall() {
-    start kube-router kube-router --kubeconfig="$KCONF/admin.conf" --hostname-override="$NODE_NAME" \
-    --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+# kube-router, with a read-only identity of its own (addons/rbac.yaml):
+# - the router tells the other nodes, over BGP on the cluster's network,
+#   which pod range this node holds, and installs a route to each of theirs:
+#   the nodes share one subnet, so plain routes and no tunnel; no SNAT
+#   either, since nothing may leave the cluster;
+# - the firewall turns NetworkPolicies into iptables and ipset rules.
+# The service proxy is kube-proxy's, CNI containerd's. It reads its node's
+# pod range once at start, so it starts after the node has one.
+start_router_and_firewall() {
+    start kube-router kube-router --kubeconfig="$KCONF/kube-router.conf" --hostname-override="$NODE_NAME" \
+    --run-router=true --enable-overlay=false --enable-pod-egress=false \
+    --run-firewall=true --run-service-proxy=false --enable-cni=false \
     --metrics-port=0
+}
+
+label_control_plane() {
+    kubectl_super label node "$NODE_NAME" node-role.kubernetes.io/control-plane= --overwrite >>"$LOGS/addons.log" 2>&1 ||
+        die "labelling the control-plane node failed (see $LOGS/addons.log)"
 }
 
 apply_addons() {
@@ -251,10 +301,12 @@ apply_addons() {
 }
 
 wait_for_ready() {
-    wait_for "the node Ready" 90 kubectl_super wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
-    wait_for "cluster DNS available" 120 kubectl_super -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
-    wait_for "the storage provisioner available" 120 kubectl_super -n local-path-storage wait --for=condition=Available deployment/local-path-provisioner --timeout=2s
-    log "cluster ready"
+    wait_for "the node Ready" 90 node_is_ready
+    if [[ $ROLE == control-plane ]]; then
+        wait_for "cluster DNS available" 120 kubectl_super -n kube-system wait --for=condition=Available deployment/coredns --timeout=2s
+        wait_for "the storage provisioner available" 120 kubectl_super -n local-path-storage wait --for=condition=Available deployment/local-path-provisioner --timeout=2s
+    fi
+    log "node ready ($ROLE)"
     touch /run/visit-counter/ready
 }
 
@@ -274,11 +326,16 @@ prepare_cgroups
 stop_on_signal
 make_pki
 start_containerd
-start_etcd
-start_api_server
-start_controllers
+if [[ $ROLE == control-plane ]]; then
+    start_etcd
+    start_api_server
+    start_controllers
+fi
 start_kubelet_and_proxy
-start_firewall
-apply_addons
+start_router_and_firewall
+if [[ $ROLE == control-plane ]]; then
+    label_control_plane
+    apply_addons
+fi
 wait_for_ready
 supervise

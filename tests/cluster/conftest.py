@@ -1,7 +1,7 @@
-"""The cluster tier: a real single-node Kubernetes, k8s/ deployed on it.
+"""The cluster tier: a real Kubernetes of three nodes, k8s/ deployed on it.
 
-The tier starts the local cluster itself (``bash cluster/up.sh``, which builds
-it from source on first use) and removes it at the end; a cluster a developer
+The tier starts the local cluster itself (``bash cluster/up.sh``, three nodes
+by default, built from source on first use) and removes it at the end; a cluster a developer
 already has up (``.cluster/kubeconfig`` answers) is reused and left running.
 The fixtures are package-scoped, so the cluster is gone before the other
 tiers run on the same two cores.
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.utils.cluster import STATE, Cluster, Deployed, cluster_answers, deploy
+from tests.utils.cluster import STATE, Cluster, Deployed, cluster_answers, deploy, read_nodes
 from tests.utils.run import run
 from tests.utils.tools import missing, require_tool
 
@@ -34,8 +34,7 @@ def cluster() -> Iterator[Cluster]:
         if up.returncode != 0:
             run("bash", "cluster/down.sh", check=False)
             raise AssertionError(f"cluster/up.sh failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
-    node_id = (STATE / "node-id").read_text().strip()
-    cluster = Cluster(str(STATE / "bin" / "kubectl"), node_id, started_here, timings)
+    cluster = Cluster(str(STATE / "bin" / "kubectl"), read_nodes(), started_here, timings)
     yield cluster
     if started_here and STATE.exists():
         run("bash", "cluster/down.sh", check=False)

@@ -28,16 +28,16 @@ def test_a_session_sticks_across_both_balancer_pods(cluster: Cluster, deployed: 
     assert len(fresh) >= 2, fresh
 
 
-def node_proc(cluster: Cluster, path: str) -> str | None:
-    result = cluster.node_exec("cat", path, check=False)
+def node_proc(cluster: Cluster, node: str, path: str) -> str | None:
+    result = cluster.node_exec("cat", path, node=node, check=False)
     return result.stdout if result.returncode == 0 else None
 
 
-def main_pid(cluster: Cluster, pod: str) -> int:
-    """The host-side (node) PID of the pod's container's main process."""
+def main_pid(cluster: Cluster, node: str, pod: str) -> int:
+    """The node-side PID of the pod's container's main process."""
     status = cluster.json("get", "pod", pod)["status"]["containerStatuses"][0]
     container_id = status["containerID"].removeprefix("containerd://")
-    tasks = cluster.node_exec("ctr", "-n", "k8s.io", "task", "ls").stdout.splitlines()
+    tasks = cluster.node_exec("ctr", "-n", "k8s.io", "task", "ls", node=node).stdout.splitlines()
     [pid] = [line.split()[1] for line in tasks if line.startswith(container_id)]
     return int(pid)
 
@@ -52,13 +52,15 @@ def test_a_crashed_api_pod_costs_only_the_request_in_flight(
     restarts = cluster.json("get", "pod", pod)["status"]["containerStatuses"][0]["restartCount"]
     before = total_visits(URL)
 
+    node = cluster.node_of(pod)
+
     def read(path: str) -> str | None:
-        return node_proc(cluster, path)
+        return node_proc(cluster, node, path)
 
     with Poller(URL) as poller:
         time.sleep(1)
-        processes = process_tree(main_pid(cluster, pod), read)
-        cluster.node_exec("kill", "-KILL", str(processes[0]))
+        processes = process_tree(main_pid(cluster, node, pod), read)
+        cluster.node_exec("kill", "-KILL", str(processes[0]), node=node)
         killed_at = poller.now()
         wait_until(
             lambda: not any(is_running(p, read) for p in processes), 10, "the pod's processes gone"

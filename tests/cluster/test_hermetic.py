@@ -1,8 +1,9 @@
-"""Nothing started inside the cluster opens a connection off the node.
+"""Nothing started inside the cluster opens a connection off the cluster,
+from any of its nodes.
 
 The proof needs no traffic off the machine: a listener on the host's side of
-the node's Docker network (the bridge gateway, on this machine) stands for
-"anywhere off the node". Without the node's firewall a pod or a node process
+the cluster's Docker network (the bridge gateway, on this machine) stands for
+"anywhere off the cluster". Without a node's firewall a pod or a node process
 reaches it; with it, the connection is refused at once and the listener never
 sees it.
 """
@@ -14,6 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from functools import partial
 
 import pytest
 
@@ -57,13 +60,14 @@ class Listener:
 def listener(cluster: Cluster) -> Iterator[Listener]:
     networks = json.loads(
         run(
-            "docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", cluster.node_id
+            "docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+            cluster.nodes[cluster.control_plane],
         ).stdout
-    )
+    )  # fmt: skip
     gateway = next(iter(networks.values()))["Gateway"]
     server = Listener(gateway)
-    # The listener really is reachable from this machine: the test below can
-    # only pass because something refuses the node's connections.
+    # The listener really is reachable from this machine: the tests below can
+    # only pass because something refuses the nodes' connections.
     with socket.create_connection((server.host, server.port), timeout=2):
         pass
     deadline = time.monotonic() + 2
@@ -76,9 +80,15 @@ def listener(cluster: Cluster) -> Iterator[Listener]:
 
 
 @pytest.fixture(scope="module")
-def probe_pod(cluster: Cluster) -> Iterator[str]:
-    with cluster.idle_pod(PROBE_POD, PROBE_IMAGE, "hermetic-probe") as pod:
-        yield pod
+def probe_pods(cluster: Cluster) -> Iterator[dict[str, str]]:
+    """A probe pod on every node: node name -> pod name."""
+    with ExitStack() as stack:
+        yield {
+            node: stack.enter_context(
+                cluster.idle_pod(f"{PROBE_POD}-{index}", PROBE_IMAGE, "hermetic-probe", node)
+            )
+            for index, node in enumerate(cluster.nodes)
+        }
 
 
 def connect_script(host: str, port: int) -> str:
@@ -92,68 +102,97 @@ def outcome(output: str) -> str:
     return {0: "connected", 124: "timed out"}.get(status, "refused")
 
 
-def refusals(cluster: Cluster, rule: str) -> int:
+def refusals(cluster: Cluster, node: str, rule: str) -> int:
     """Packets refused so far by the node firewall's rule with this comment."""
-    ruleset = cluster.node_exec("nft", "list", "table", "inet", "visit_counter_hermetic").stdout
+    ruleset = cluster.node_exec(
+        "nft", "list", "table", "inet", "visit_counter_hermetic", node=node
+    ).stdout
     for line in ruleset.splitlines():
         if f'comment "{rule}"' in line:
             return int(line.split("counter packets")[1].split()[0])
-    raise AssertionError(f"no rule {rule!r} in the node's firewall:\n{ruleset}")
+    raise AssertionError(f"no rule {rule!r} in the firewall of {node}:\n{ruleset}")
 
 
-def refused_by(cluster: Cluster, rule: str, attempt: Callable[[], str]) -> None:
+def in_pod(cluster: Cluster, pod: str, script: str) -> Callable[[], str]:
+    return partial(cluster.kubectl, "exec", pod, "--", "bash", "-c", script)
+
+
+def on_node(cluster: Cluster, node: str, script: str) -> Callable[[], str]:
+    return lambda: cluster.node_exec("bash", "-c", script, node=node).stdout
+
+
+def refused_by(cluster: Cluster, node: str, rule: str, attempt: Callable[[], str]) -> None:
     """The attempt's connection is refused at once rather than left to time
-    out, and by the node firewall's rule with this comment."""
-    before = refusals(cluster, rule)
-    assert outcome(attempt()) == "refused"
-    assert refusals(cluster, rule) > before
+    out, and by the firewall rule of ``node`` with this comment."""
+    before = refusals(cluster, node, rule)
+    assert outcome(attempt()) == "refused", node
+    assert refusals(cluster, node, rule) > before, node
 
 
-def test_a_pod_cannot_open_a_connection_off_the_node(
-    cluster: Cluster, listener: Listener, probe_pod: str
+def test_a_pod_cannot_open_a_connection_off_the_cluster(
+    cluster: Cluster, listener: Listener, probe_pods: dict[str, str]
 ) -> None:
     script = connect_script(listener.host, listener.port)
-    refused_by(
-        cluster,
-        "leaves the node (pod)",
-        lambda: cluster.kubectl("exec", probe_pod, "--", "bash", "-c", script),
-    )
+    for node, pod in probe_pods.items():
+        refused_by(
+            cluster,
+            node,
+            "leaves the node (pod)",
+            in_pod(cluster, pod, script),
+        )
     assert listener.accepted == 0
 
 
-def test_a_node_process_cannot_open_a_connection_off_the_node(
+def test_a_node_process_cannot_open_a_connection_off_the_cluster(
     cluster: Cluster, listener: Listener
 ) -> None:
     script = connect_script(listener.host, listener.port)
-    refused_by(
-        cluster,
-        "leaves the node (node process)",
-        lambda: cluster.node_exec("bash", "-c", script).stdout,
-    )
+    for node in cluster.nodes:
+        refused_by(
+            cluster,
+            node,
+            "leaves the node (node process)",
+            on_node(cluster, node, script),
+        )
     assert listener.accepted == 0
 
 
 def test_a_service_address_without_a_service_is_refused_at_once(
-    cluster: Cluster, probe_pod: str
+    cluster: Cluster, probe_pods: dict[str, str]
 ) -> None:
     # Nothing in the cluster owns this ClusterIP, so kube-proxy translates
     # nothing and the packet would otherwise head for the host's default route.
     script = connect_script("10.96.255.254", 80)
-    refused_by(
-        cluster,
-        "service address not translated",
-        lambda: cluster.kubectl("exec", probe_pod, "--", "bash", "-c", script),
-    )
+    for node, pod in probe_pods.items():
+        refused_by(
+            cluster,
+            node,
+            "service address not translated",
+            in_pod(cluster, pod, script),
+        )
 
 
 def test_names_outside_the_cluster_do_not_resolve_but_cluster_names_do(
-    cluster: Cluster, probe_pod: str
+    cluster: Cluster, probe_pods: dict[str, str]
 ) -> None:
-    inside = cluster.kubectl(
-        "exec", probe_pod, "--", "getent", "hosts", "kubernetes.default.svc.cluster.local"
-    )
-    assert inside.split()[0] == "10.96.0.1"
-    outside = cluster.kubectl(
-        "exec", probe_pod, "--", "getent", "hosts", "example.com", check=False
-    )
-    assert outside.strip() == ""
+    # From every node, so from at least one whose DNS server runs elsewhere.
+    for pod in probe_pods.values():
+        inside = cluster.kubectl(
+            "exec", pod, "--", "getent", "hosts", "kubernetes.default.svc.cluster.local"
+        )
+        assert inside.split()[0] == "10.96.0.1"
+        outside = cluster.kubectl("exec", pod, "--", "getent", "hosts", "example.com", check=False)
+        assert outside.strip() == ""
+
+
+def test_no_node_can_ask_dockers_dns_server(cluster: Cluster) -> None:
+    # Docker's DNS server, in every container on a network of its own making,
+    # would forward any other name to the host's resolvers. It answers a
+    # node's container name itself, so this asks it without any lookup off
+    # the machine: refused, so no answer.
+    other = {node: (list(cluster.nodes) * 2)[index + 1] for index, node in enumerate(cluster.nodes)}
+    for node in cluster.nodes:
+        before = refusals(cluster, node, "Docker's DNS server")
+        answer = cluster.node_exec("getent", "hosts", other[node], node=node, check=False)
+        assert answer.stdout.strip() == "", node
+        assert refusals(cluster, node, "Docker's DNS server") > before, node

@@ -17,16 +17,27 @@ GREETING = (
 )
 
 
+def database_node(cluster: Cluster) -> str:
+    [pod] = cluster.json("get", "pods", "-l", "app.kubernetes.io/component=db")["items"]
+    return str(pod["spec"]["nodeName"])
+
+
 @pytest.fixture(scope="module")
 def intruder(cluster: Cluster, deployed: Deployed) -> Iterator[str]:
-    with cluster.idle_pod(INTRUDER, "visit-counter-api:dev", "intruder") as pod:
+    # On another node than the database's where there is one, so the policy
+    # holds across nodes, where the packets travel between node containers.
+    elsewhere = [node for node in cluster.nodes if node != database_node(cluster)]
+    node = elsewhere[0] if elsewhere else ""
+    with cluster.idle_pod(INTRUDER, "visit-counter-api:dev", "intruder", node) as pod:
         yield pod
 
 
-def test_an_api_pod_gets_the_database_greeting(cluster: Cluster, deployed: Deployed) -> None:
-    pod = cluster.api_pods()[0]["metadata"]["name"]
-    version = cluster.kubectl("exec", pod, "--", "python", "-c", GREETING).strip()
-    assert version.startswith("11.8"), version
+def test_every_api_pod_gets_the_database_greeting(cluster: Cluster, deployed: Deployed) -> None:
+    # One API pod per node: all but one reach the database on another node.
+    for pod in cluster.api_pods():
+        name = pod["metadata"]["name"]
+        version = cluster.kubectl("exec", name, "--", "python", "-c", GREETING).strip()
+        assert version.startswith("11.8"), (name, version)
 
 
 def test_a_pod_without_the_api_labels_cannot_reach_the_database(

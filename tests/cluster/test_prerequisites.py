@@ -47,3 +47,16 @@ def test_a_bad_argument_or_setting_is_one_line() -> None:
     bad = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
     assert bad.returncode != 0
     assert "VC_CLUSTER_READY_TIMEOUT must be a whole number" in one_error_line(bad.stderr)
+
+
+def test_a_bad_node_count_or_subnet_is_one_line() -> None:
+    for count in ("0", "6", "three"):
+        bad = run("bash", "cluster/up.sh", "--nodes", count, check=False, timeout=60)
+        assert bad.returncode != 0
+        assert f"--nodes must be a whole number from 1 to 5, not '{count}'" in one_error_line(
+            bad.stderr
+        )
+    env = {"VC_CLUSTER_SUBNET": "8.8.8.0/24"}
+    bad = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
+    assert bad.returncode != 0
+    assert "VC_CLUSTER_SUBNET must be a private /24" in one_error_line(bad.stderr)

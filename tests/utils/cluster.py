@@ -26,12 +26,21 @@ NAMESPACE = "default"
 
 @dataclass
 class Cluster:
-    """The running cluster, and whether this tier started it."""
+    """The running cluster, and whether this tier started it. ``nodes`` maps
+    each node's name to its container id, the control plane first."""
 
     kubectl_path: str
-    node_id: str
+    nodes: dict[str, str]
     started_here: bool
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def control_plane(self) -> str:
+        return next(iter(self.nodes))
+
+    @property
+    def workers(self) -> list[str]:
+        return list(self.nodes)[1:]
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 300) -> str:
         return run(
@@ -41,16 +50,23 @@ class Cluster:
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "--output", "json"))
 
-    def node_exec(self, *args: str, check: bool = True) -> Completed:
-        return run("docker", "exec", self.node_id, *args, check=check, timeout=60)
+    def node_exec(self, *args: str, node: str = "", check: bool = True) -> Completed:
+        """Runs a command in a node's container (the control plane's unless named)."""
+        container = self.nodes[node or self.control_plane]
+        return run("docker", "exec", container, *args, check=check, timeout=60)
+
+    def node_of(self, pod: str, namespace: str = NAMESPACE) -> str:
+        return str(self.json("get", "pod", pod, "-n", namespace)["spec"]["nodeName"])
 
     @contextmanager
-    def idle_pod(self, name: str, image: str, label: str) -> Iterator[str]:
+    def idle_pod(self, name: str, image: str, label: str, node: str = "") -> Iterator[str]:
         """A pod that only sleeps, labelled ``app.kubernetes.io/name=LABEL``,
-        for ``kubectl exec``; deleted afterwards."""
+        for ``kubectl exec``, on ``node`` if named; deleted afterwards."""
+        placement = ["--overrides", json.dumps({"spec": {"nodeName": node}})] if node else []
         self.kubectl(
             "run", name, "--image", image, "--image-pull-policy", "Never", "--restart", "Never",
-            "--labels", f"app.kubernetes.io/name={label}", "--command", "--", "sleep", "600",
+            "--labels", f"app.kubernetes.io/name={label}", *placement,
+            "--command", "--", "sleep", "600",
         )  # fmt: skip
         try:
             self.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
@@ -62,6 +78,12 @@ class Cluster:
         """The API's pods, as Kubernetes objects; not those being deleted."""
         items = self.json("get", "pods", "-n", NAMESPACE, "-l", API_SELECTOR)["items"]
         return [pod for pod in items if not pod["metadata"].get("deletionTimestamp")]
+
+
+def read_nodes() -> dict[str, str]:
+    """``.cluster/nodes``, as cluster/up.sh wrote it: NAME ID per line."""
+    lines = (STATE / "nodes").read_text(encoding="utf-8").splitlines()
+    return dict(line.split() for line in lines if line.strip())
 
 
 def cluster_answers() -> bool:

@@ -48,7 +48,7 @@ def test_an_explicit_loader_wins_over_the_context() -> None:
 
 
 def test_local_pipes_docker_save_into_the_node_and_pins_the_image() -> None:
-    steps = Loader("local", node_id="f00d").load_steps("mariadb:11.8", "sha256:abc")
+    steps = Loader("local", node_ids=("f00d",)).load_steps("mariadb:11.8", "sha256:abc", "f00d")
     assert steps == [
         Step(
             ["docker", "exec", "-i", "f00d", *CTR, "images", "import", "--digests", "-"],
@@ -68,7 +68,7 @@ def test_local_pipes_docker_save_into_the_node_and_pins_the_image() -> None:
             ]
         ),
     ]
-    assert Loader("local", node_id="f00d").listing_command() == [
+    assert Loader("local", node_ids=("f00d",)).listing_command("f00d") == [
         "docker",
         "exec",
         "f00d",
@@ -165,7 +165,7 @@ def test_images_already_on_the_node_are_skipped_and_missing_ones_pulled() -> Non
     cluster = Scripted({"images ls": listing, "inspect --format '{{.Id}}' mariadb": mariadb_ids})
     ids = image_loader.load_images(
         Runner(cluster),
-        Loader("local", node_id="n1"),
+        Loader("local", node_ids=("n1",)),
         ["visit-counter-api:dev", "mariadb:11.8"],
         built="visit-counter-api:dev",
     )
@@ -174,3 +174,35 @@ def test_images_already_on_the_node_are_skipped_and_missing_ones_pulled() -> Non
     assert cluster.ran("label docker.io/library/mariadb:11.8 io.cri-containerd.pinned=pinned")
     assert not cluster.ran("docker save visit-counter-api:dev")
     assert ids == {"mariadb:11.8": "sha256:m2"} | {"visit-counter-api:dev": ""}
+
+
+def test_every_node_of_the_local_cluster_gets_the_images_it_lacks() -> None:
+    # n1 already holds the API image under this id; n2 and n3 hold nothing.
+    listing = "docker.io/library/visit-counter-api:dev app x visit-counter.dev/image-id=sha256:a1\n"
+    cluster = Scripted(
+        {
+            "exec n1 ctr -n k8s.io images ls": listing,
+            "images ls": "",
+            "inspect --format '{{.Id}}' visit-counter-api:dev": "sha256:a1\n",
+        }
+    )
+    image_loader.load_images(
+        Runner(cluster),
+        Loader("local", node_ids=("n1", "n2", "n3")),
+        ["visit-counter-api:dev"],
+        built="visit-counter-api:dev",
+    )
+    assert not cluster.ran("docker exec -i n1")
+    assert cluster.ran("docker save visit-counter-api:dev | docker exec -i n2")
+    assert cluster.ran("docker save visit-counter-api:dev | docker exec -i n3")
+
+
+def test_the_local_nodes_are_read_from_the_file_cluster_up_writes(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.write_text("visit-counter-control-plane c0ffee\nvisit-counter-worker f00d\n")
+    assert image_loader.read_node_ids(nodes) == ("c0ffee", "f00d")
+    nodes.write_text("")
+    with pytest.raises(DeployError, match="is the local cluster up"):
+        image_loader.read_node_ids(nodes)
+    with pytest.raises(DeployError, match="is the local cluster up"):
+        image_loader.read_node_ids(tmp_path / "absent")

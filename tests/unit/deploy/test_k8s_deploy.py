@@ -66,7 +66,7 @@ def commands(lines: list[str]) -> list[str]:
 
 def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> None:
     (repo / ".cluster").mkdir()
-    (repo / ".cluster" / "node-id").write_text("n1\n")
+    (repo / ".cluster" / "nodes").write_text("visit-counter-control-plane n1\n")
     cluster = Scripted(
         {
             "current-context": "visit-counter-local",
