@@ -1,7 +1,7 @@
-"""The balancer on the cluster: two HAProxy pods behind NodePort 30001, one
-cookie key, so a session sticks whichever balancer pod a connection meets;
-a crashed API pod costs only the request inside it; a balancer pod deleted
-costs nothing."""
+"""The balancer on the cluster: an HAProxy pod per node behind NodePort 30001,
+one cookie key, so a session sticks whichever balancer pod a connection
+meets; a crashed API pod costs only the request inside it; a balancer pod
+deleted costs nothing."""
 
 from __future__ import annotations
 
@@ -17,13 +17,30 @@ from tests.utils.stack import CookieClient, replica_of, total_visits
 FRESH_CLIENTS = 12
 
 
-def test_a_session_sticks_across_both_balancer_pods(cluster: Cluster, deployed: Deployed) -> None:
-    balancers = cluster.json("get", "pods", "-l", "app.kubernetes.io/component=balancer")
-    assert len(balancers["items"]) == 2
+def node_urls(cluster: Cluster) -> list[str]:
+    """NodePort 30001 at every node's own address (this machine reaches the
+    cluster's Docker network), after the published one on 127.0.0.1."""
+    addresses = [
+        address["address"]
+        for node in cluster.json("get", "nodes")["items"]
+        for address in node["status"]["addresses"]
+        if address["type"] == "InternalIP"
+    ]
+    return [URL] + [f"http://{address}:30001/" for address in addresses]
+
+
+def test_a_session_sticks_across_every_balancer_pod(cluster: Cluster, deployed: Deployed) -> None:
+    balancers = cluster.json("get", "pods", "-l", "app.kubernetes.io/component=balancer")["items"]
+    assert len(balancers) == 3
     session = CookieClient(URL)
     first = replica_of(session.get())
-    # Each request on a new connection, which kube-proxy gives to either pod.
-    assert [replica_of(session.get()) for _ in range(20)] == [first] * 20
+    # Each node's NodePort answers from that node's own balancer; each
+    # request on a new connection: only the cookie can keep the replica.
+    seen = []
+    for url in node_urls(cluster):
+        session.url = url.rstrip("/")
+        seen += [replica_of(session.get()) for _ in range(5)]
+    assert seen == [first] * len(seen)
     fresh = {replica_of(CookieClient(URL).get()) for _ in range(FRESH_CLIENTS)}
     assert len(fresh) >= 2, fresh
 

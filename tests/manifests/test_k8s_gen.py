@@ -313,7 +313,9 @@ def test_kubectl_missing(repo_with_k8s: Path, kompose: str) -> None:
 
 def test_a_patch_kustomize_cannot_apply(repo_with_k8s: Path, kompose: str) -> None:
     patch = repo_with_k8s / "k8s" / "patches" / "balancer-deployment.yaml"
-    patch.write_text(patch.read_text().replace("replicas: 2", "replicas: [2"))
+    broken = patch.read_text().replace("replicas: 3", "replicas: [3")
+    assert broken != patch.read_text()
+    patch.write_text(broken)
     before = snapshot(repo_with_k8s / "k8s")
     result = k8s_gen(repo_with_k8s, kompose)
     assert_refused(result, before, repo_with_k8s, "`kubectl kustomize k8s/` fails")

@@ -194,6 +194,8 @@ def test_nodeport_30001_reaches_the_balancer_on_8000(rendered: Rendered) -> None
     [port] = service["spec"]["ports"]
     assert port["nodePort"] == 30001
     assert port["port"] == 8000
+    # Each node answers from its own balancer when it has one.
+    assert service["spec"]["trafficDistribution"] == "PreferSameNode"
     assert resolve_port(balancer, port["targetPort"]) == 8000
     assert (
         service["spec"]["selector"].items()
@@ -214,9 +216,9 @@ def test_the_api_service_is_headless_so_the_balancer_sees_every_pod(rendered: Re
     )
 
 
-def test_the_balancer_runs_two_replicas_with_one_config(rendered: Rendered) -> None:
+def test_the_balancer_runs_three_replicas_with_one_config(rendered: Rendered) -> None:
     balancer = rendered.get("Deployment", "balancer")
-    assert balancer["spec"]["replicas"] == 2
+    assert balancer["spec"]["replicas"] == 3
     assert container(balancer)["image"] == "haproxy:3.0"
     # The repository's haproxy/haproxy.cfg, unchanged, at the official path.
     config = rendered.get("ConfigMap", "haproxy")["data"]["haproxy.cfg"]
@@ -225,7 +227,7 @@ def test_the_balancer_runs_two_replicas_with_one_config(rendered: Rendered) -> N
     assert mount["mountPath"] == "/usr/local/etc/haproxy/haproxy.cfg"
     env = env_of(balancer)
     # The headless Service's full name in the pod's own namespace; one cookie
-    # key for both replicas, so a session sticks whichever answers.
+    # key for every replica, so a session sticks whichever answers.
     names = list(env)
     assert names.index("POD_NAMESPACE") < names.index("API_HOST")
     assert env["API_HOST"]["value"] == "api.$(POD_NAMESPACE).svc.cluster.local"
@@ -266,7 +268,7 @@ def test_the_database_stays_with_its_volume(rendered: Rendered) -> None:
     assert "tolerations" not in spec
 
 
-@pytest.mark.parametrize(("name", "replicas", "min_available"), [("api", 3, 2), ("balancer", 2, 1)])
+@pytest.mark.parametrize(("name", "replicas", "min_available"), [("api", 3, 2), ("balancer", 3, 2)])
 def test_disruption_budgets_keep_all_but_one_pod(
     rendered: Rendered, name: str, replicas: int, min_available: int
 ) -> None:
