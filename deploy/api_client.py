@@ -5,8 +5,6 @@ whole (so a Service spreads requests over the pods: kube-proxy picks a pod
 per connection). On it: hit ``GET /`` until three distinct replicas have
 answered (the original experiment's "hit another pod", made automatic), read
 the counts, and compare them before and after a drill.
-
-Only the standard library: this also runs inside the VM with its system python3.
 """
 
 from __future__ import annotations
@@ -78,44 +76,32 @@ class Visit:
     total: int
 
 
-def _json_200(url: str, timeout: float) -> tuple[dict[str, Any], str]:
-    """The JSON object a ``200`` to ``GET url`` carries, and the raw body."""
+def _json_200(url: str, timeout: float, *keys: str) -> dict[str, Any]:
+    """The JSON object a ``200`` to ``GET url`` carries; DeployError on
+    another status, or when it lacks one of ``keys``."""
     answer = request(url, accept="application/json", timeout=timeout)
     if answer.status != 200:
         raise DeployError(f"{url} answered {answer.status}: {answer.body.strip()[:120]}")
     try:
         data = answer.json()
-    except ValueError as exc:
-        raise DeployError(
-            f"{url} answered something that is not JSON: {answer.body[:80]!r}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise DeployError(f"{url} answered JSON that is not an object: {answer.body[:80]!r}")
-    return data, answer.body
-
-
-def _counts(value: object, url: str) -> dict[str, int]:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) for k, v in value.items()
-    ):
-        raise DeployError(f"{url} answered without a visits object of counts")
-    return dict(value)
+        if all(key in data for key in keys) and isinstance(data["visits"], dict):
+            return dict(data)
+    except (ValueError, TypeError):
+        pass
+    raise DeployError(f"{url} answered without the documented JSON: {answer.body[:80]!r}")
 
 
 def visit(url: str, timeout: float = 5.0) -> Visit:
     """``GET /`` as JSON: counts one visit. Raises OSError when nothing listens
     and DeployError on any answer but a 200 with the documented JSON."""
-    data, body = _json_200(url, timeout)
-    replica, total = data.get("replica"), data.get("total")
-    if not isinstance(replica, str) or not isinstance(total, int):
-        raise DeployError(f"{url} answered JSON without replica and total: {body[:80]!r}")
-    return Visit(replica=replica, visits=_counts(data.get("visits"), url), total=total)
+    data = _json_200(url, timeout, "replica", "visits", "total")
+    return Visit(replica=data["replica"], visits=data["visits"], total=data["total"])
 
 
 def counts(url: str, timeout: float = 5.0) -> dict[str, int]:
     """``GET /visits``: every replica's count, counting nothing."""
-    visits_url = path_url(url, "/visits")
-    return _counts(_json_200(visits_url, timeout)[0].get("visits"), visits_url)
+    visits: dict[str, int] = _json_200(path_url(url, "/visits"), timeout, "visits")["visits"]
+    return visits
 
 
 @dataclass

@@ -1,14 +1,11 @@
 """Running the external commands of the deploy and drill tasks.
 
-Every step is printed first, as ``+ command`` (a step that is no command,
-an HTTP check or a file written, as ``+ what it does``), then handed to the
-runner's executor. The real executor runs it; a dry run's executor,
-:func:`print_only`, runs nothing, so a dry run prints exactly what a real
-run would do, and tests inject a scripted one. kubectl goes through
-:class:`Kubectl`: a plain ``kubectl`` (any cluster), ``k3s kubectl`` inside
-the VM, with or without a kubeconfig.
-
-Only the standard library: this also runs inside the VM with its system python3.
+Every step is printed first, as ``+ command`` (a step that is no command, an
+HTTP check or a file written, as ``+ what it does``), then handed to the
+runner's executor: the real one runs it; a dry run's, :func:`print_only`,
+runs nothing, so a dry run prints exactly what a real run would do; tests
+inject a scripted one. kubectl goes through :class:`Kubectl`: plain
+``kubectl`` or ``k3s kubectl`` inside the VM, with or without a kubeconfig.
 """
 
 from __future__ import annotations
@@ -85,8 +82,7 @@ def run_pipeline(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Co
 
 
 def print_only(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Completed:
-    """The dry run's executor: the runner has printed the command; nothing
-    runs, and a command's output is unknown, so it is empty."""
+    """The dry run's executor: nothing runs, so a command's output is empty."""
     return Completed(0)
 
 
@@ -97,45 +93,42 @@ class Runner:
         self.execute = execute
         self.say = say
 
+    @classmethod
+    def for_run(cls, dry_run: bool) -> Runner:
+        """The runner of a command line: real, or only printing with --dry-run."""
+        return cls(print_only if dry_run else run_pipeline)
+
     @property
     def dry_run(self) -> bool:
         return self.execute is print_only
 
     def _step(
-        self, stages: Sequence[Argv], stdin: str | None, capture: bool, stdin_note: str = ""
-    ) -> Completed:
+        self, stages: Sequence[Argv], capture: bool, check: bool = True,
+        stdin: str | None = None, stdin_note: str = "",
+    ) -> Completed:  # fmt: skip
         # Only a description of stdin is printed, never its content: it may
         # carry passwords.
         line = " | ".join(shlex.join(argv) for argv in stages)
         self.say(f"+ {line}" + (f"  # stdin: {stdin_note}" if stdin_note else ""))
-        return self.execute(stages, stdin, capture)
-
-    @staticmethod
-    def _failed(stages: Sequence[Argv], done: Completed) -> CommandFailed:
-        detail = done.stderr.strip().splitlines()
-        command = " | ".join(shlex.join(argv) for argv in stages)
-        return CommandFailed(
-            f"`{command}` failed (exit status {done.returncode})"
-            + (f": {detail[-1]}" if detail else "")
-        )
+        done = self.execute(stages, stdin, capture)
+        if check and done.returncode != 0:
+            detail = done.stderr.strip().splitlines()
+            last = f": {detail[-1]}" if detail else ""
+            raise CommandFailed(f"`{line}` failed (exit status {done.returncode}){last}")
+        return done
 
     def run(self, *stages: Argv) -> None:
         """One command, or ``producer | consumer`` without a shell in between."""
-        done = self._step(stages, None, False)
-        if done.returncode != 0:
-            raise self._failed(stages, done)
+        self._step(stages, capture=False)
 
     def output(self, argv: Argv, stdin: str | None = None, stdin_note: str = "") -> str:
         """A read-only command's output (empty in a dry run)."""
-        done = self._step([argv], stdin, True, stdin_note)
-        if done.returncode != 0:
-            raise self._failed([argv], done)
-        return done.stdout
+        return self._step([argv], True, stdin=stdin, stdin_note=stdin_note).stdout
 
     def probe(self, argv: Argv) -> str | None:
         """Like :meth:`output`, but a failing command answers None (e.g. an
         image that is not there) instead of stopping the task."""
-        done = self._step([argv], None, True)
+        done = self._step([argv], True, check=False)
         return done.stdout if done.returncode == 0 else None
 
     def act(self, description: str, action: Callable[[], T]) -> T | None:

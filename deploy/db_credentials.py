@@ -24,7 +24,8 @@ from deploy.errors import DeployError
 
 # Which Secret key is whose password. The user's name comes from the db
 # container's own environment (MARIADB_USER), so it cannot drift.
-KEYS = ("DB_PASSWORD", "DB_ROOT_PASSWORD")
+ACCOUNTS = {"DB_PASSWORD": "'{user}'@'%'", "DB_ROOT_PASSWORD": "'root'@'%'"}
+KEYS = tuple(ACCOUNTS)
 
 # Reads the two passwords from stdin, then tries each account over the local
 # socket. Prints "user NAME", then "KEY ok|refused|error" per password;
@@ -47,53 +48,21 @@ CHECK_SCRIPT = " ".join(
     )
 )
 
-STDIN_NOTE = "DB_PASSWORD and DB_ROOT_PASSWORD from k8s/secret.env"
-
 
 def read_secret_env(path: Path) -> dict[str, str]:
     """k8s/secret.env as kustomize reads an ``envs`` file: ``KEY=VALUE`` with
     the value verbatim, ``#`` comment lines and blank lines skipped."""
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        stripped = line.lstrip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, _, value = stripped.partition("=")
-        values[key] = value
-    return values
+    lines = (line.lstrip() for line in path.read_text(encoding="utf-8").splitlines())
+    pairs = (line.partition("=") for line in lines if line and not line.startswith("#"))
+    return {key: value for key, _, value in pairs}
 
 
-def ready_command(kubectl: Kubectl, namespace: str) -> Argv:
-    return kubectl(
-        "get",
-        "deployment",
-        "db",
-        "--namespace",
-        namespace,
-        "--ignore-not-found",
-        "--output",
-        "jsonpath={.status.readyReplicas}",
-    )
-
-
-def is_ready(output: str) -> bool:
-    return output.strip().isdigit() and int(output.strip()) > 0
+def db_exec(kubectl: Kubectl, flag: str, namespace: str, *command: str) -> Argv:
+    return kubectl("exec", flag, "deploy/db", "-c", "db", "--namespace", namespace, "--", *command)
 
 
 def check_command(kubectl: Kubectl, namespace: str) -> Argv:
-    return kubectl(
-        "exec",
-        "-i",
-        "deploy/db",
-        "-c",
-        "db",
-        "--namespace",
-        namespace,
-        "--",
-        "sh",
-        "-c",
-        CHECK_SCRIPT,
-    )
+    return db_exec(kubectl, "-i", namespace, "sh", "-c", CHECK_SCRIPT)
 
 
 def check_stdin(secret: Mapping[str, str]) -> str:
@@ -113,43 +82,20 @@ def parse_check(output: str) -> tuple[str, dict[str, str]]:
     return user, results
 
 
-def refusal(user: str, results: Mapping[str, str], kubectl: Kubectl, namespace: str) -> str | None:
-    """The one-line refusal when the database refused a password, else None."""
-    refused = [key for key in KEYS if results.get(key) == "refused"]
-    if not refused:
-        return None
-    accounts = {"DB_PASSWORD": f"'{user}'@'%'", "DB_ROOT_PASSWORD": "'root'@'%'"}
-    client = shlex.join(
-        kubectl(
-            "exec",
-            "-it",
-            "deploy/db",
-            "-c",
-            "db",
-            "--namespace",
-            namespace,
-            "--",
-            "mariadb",
-            "--user=root",
-            "--password",
-        )
-    )
+def refusal(refused: list[str], user: str, kubectl: Kubectl, namespace: str) -> str:
+    """The one line that says which password the database refused, and how to rotate it."""
+    client = shlex.join(db_exec(kubectl, "-it", namespace, "mariadb", "--user=root", "--password"))
     statements = " ".join(
-        f"ALTER USER {accounts[key]} IDENTIFIED BY 'NEW';"
-        + (
-            " ALTER USER 'root'@'localhost' IDENTIFIED BY 'NEW';"
-            if key == "DB_ROOT_PASSWORD"
-            else ""
-        )
+        f"ALTER USER {ACCOUNTS[key].format(user=user)} IDENTIFIED BY 'NEW';"
+        + (" ALTER USER 'root'@'localhost' IDENTIFIED BY 'NEW';" * (key == "DB_ROOT_PASSWORD"))
         for key in refused
     )
-    names = " and ".join(refused)
     return (
-        f"the running database (namespace {namespace}) refuses {names} from k8s/secret.env: "
-        "it was initialised with another password, and MariaDB only applies passwords when "
-        "it initialises an empty volume. Nothing was changed. To rotate, change it in the "
-        f"database first ({client}, which asks for the current root password, then {statements}) "
-        "and put NEW in k8s/secret.env; or restore the old value in k8s/secret.env"
+        f"the running database (namespace {namespace}) refuses {' and '.join(refused)} from "
+        "k8s/secret.env: it was initialised with another password, and MariaDB only applies "
+        "passwords when it initialises an empty volume. Nothing was changed. To rotate, change "
+        f"it in the database first ({client}, which asks for the current root password, then "
+        f"{statements}) and put NEW in k8s/secret.env; or restore the old value in k8s/secret.env"
     )
 
 
@@ -169,16 +115,13 @@ def ensure_secret_env(runner: Runner, repo: Path) -> Path:
         runner.note(f"using {secret}")
         return path
     command = k8s_secret.compose_config_command(Path(shown(repo, "compose.yaml")), None)
-
-    def write(config: str) -> None:
-        values = k8s_secret.secret_values_from_config(json.loads(config))
-        k8s_secret.write_private_file(path, k8s_secret.render_secret_env(values))
-
     try:
         config = runner.output(command)
         runner.act(
             f"write {secret} from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
-            lambda: write(config),
+            lambda: k8s_secret.write_secret_env(
+                path, k8s_secret.secret_values_from_config(json.loads(config))
+            ),
         )
     except (DeployError, OSError) as exc:
         raise DeployError(
@@ -190,18 +133,19 @@ def ensure_secret_env(runner: Runner, repo: Path) -> Path:
 
 def check(runner: Runner, kubectl: Kubectl, namespace: str, secret_env: Path) -> None:
     """Refuse (DeployError) when the running database refuses a password."""
-    ready = runner.output(ready_command(kubectl, namespace))
-    if not is_ready(ready):
+    ready = kubectl("get", "deployment", "db", "--namespace", namespace, "--ignore-not-found")
+    ready_replicas = runner.output([*ready, "--output", "jsonpath={.status.readyReplicas}"])
+    if not (ready_replicas.strip().isdigit() and int(ready_replicas) > 0):
         runner.note(f"no ready database in namespace {namespace}: no password to check")
         return
     output = runner.output(
         check_command(kubectl, namespace),
         stdin=check_stdin(read_secret_env(secret_env)),
-        stdin_note=STDIN_NOTE,
+        stdin_note="DB_PASSWORD and DB_ROOT_PASSWORD from k8s/secret.env",
     )
     user, results = parse_check(output)
-    message = refusal(user, results, kubectl, namespace)
-    if message:
-        raise DeployError(message)
+    refused = [key for key in KEYS if results.get(key) == "refused"]
+    if refused:
+        raise DeployError(refusal(refused, user, kubectl, namespace))
     if any(results.get(key) != "ok" for key in KEYS):
         runner.note("the database did not answer the password check: skipped")

@@ -1,9 +1,8 @@
 """``invoke k8s-drill``: the original experiment's drills, against any cluster.
 
 Each drill runs under :class:`deploy.poller.Poller` (``GET /`` every 50 ms)
-and returns a :class:`DrillReport`: requests sent, failed requests by reason,
-every outcome seen, the counts before and after, and for the database drills
-how long until ``GET /`` answered ``200`` again.
+and returns a :class:`DrillReport`. No drill may fail a request (a ``503``
+with ``Retry-After`` is the database drills' allowed answer) or lose a count.
 
 - ``pod-delete``: delete the API pod that answered; three replicas answer again.
 - ``rollout``: ``kubectl rollout restart deployment/api``.
@@ -13,10 +12,8 @@ how long until ``GET /`` answered ``200`` again.
   ``GET /`` must answer ``200`` within 30 s.
 - ``db-restart``: delete the database pod; the counts live on the volume.
 
-No drill may lose a count. kubectl goes through a :class:`Kubectl`, so the
-same drills run with plain kubectl or inside the Vagrant VM. In a dry run
-nothing answers: the namespace shown is ``default`` and an argument that a
-real run takes from an answer is shown as ``<what it is>``.
+In a dry run nothing answers: the namespace shown is ``default`` and an
+argument that a real run takes from an answer is shown as ``<what it is>``.
 """
 
 from __future__ import annotations
@@ -28,31 +25,18 @@ from dataclasses import dataclass, field
 
 from deploy import api_client, options
 from deploy.api_client import DEFAULT_URL, REPLICAS, lost_counts, path_url
-from deploy.commands import Kubectl, Runner, print_only, run_pipeline
+from deploy.commands import Kubectl, Runner
 from deploy.drill_report import DrillReport
 from deploy.errors import DeployError, exit_status
 from deploy.k8s_deploy import API_SELECTOR, APP_SELECTOR
 from deploy.options import Option
 from deploy.poller import Poller, outcomes_over
 
-DRILLS = ("pod-delete", "rollout", "balancer-delete", "db-outage", "db-restart")
 BALANCER_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=balancer"
 DB_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=db"
 OUTAGE_SECONDS = 15.0
 RECOVERY_LIMIT = 30.0
 NAMES = ("--no-headers", "--output", "custom-columns=NAME:.metadata.name")
-
-DRILL = Option("drill", "", f"comma-separated drills, from {', '.join(DRILLS)} (default: all)")
-TIMEOUT = Option("timeout", 180, "seconds for each wait (a rollout, three replicas, recovery)")
-OPTIONS = (
-    DRILL,
-    options.KUBECONFIG,
-    options.KUBECTL,
-    Option("namespace", "", "namespace (default: the one where the API's Deployment is)"),
-    options.url(DEFAULT_URL, "the NodePort"),
-    TIMEOUT,
-    options.dry_run(),
-)
 
 
 @dataclass(frozen=True)
@@ -73,6 +57,14 @@ class DrillTarget:
 
     def wait_flag(self) -> str:
         return f"--timeout={self.timeout:.0f}s"
+
+    def pods(self, selector: str, dry_run_name: str) -> list[str]:
+        """The names of the pods ``selector`` picks; a dry run's stand-in."""
+        found = self.runner.output(self.k("get", "pods", "--selector", selector, *NAMES)).split()
+        return found or ([dry_run_name] if self.runner.dry_run else [])
+
+    def rollout_status(self, deployment: str) -> None:
+        self.runner.run(self.k("rollout", "status", deployment, self.wait_flag()))
 
 
 def find_namespace(runner: Runner, kubectl: Kubectl) -> str:
@@ -135,10 +127,6 @@ def _run_polled(
     return report
 
 
-def _rollout_status(target: DrillTarget, deployment: str) -> None:
-    target.runner.run(target.k("rollout", "status", deployment, target.wait_flag()))
-
-
 def pod_delete(target: DrillTarget) -> DrillReport:
     runner = target.runner
     deleted: list[str] = []
@@ -151,7 +139,7 @@ def pod_delete(target: DrillTarget) -> DrillReport:
         pods = runner.output(target.k("get", "pods", "--selector", API_SELECTOR, *NAMES)).split()
         pod = "<replica-that-answered>" if answered is None else pick_pod(pods, answered)
         runner.run(target.k("delete", "pod", pod))
-        _rollout_status(target, "deployment/api")
+        target.rollout_status("deployment/api")
         runner.run(target.k("get", "pods", "--selector", API_SELECTOR, "--output=wide"))
         deleted.append(pod)
 
@@ -163,32 +151,28 @@ def pod_delete(target: DrillTarget) -> DrillReport:
 
 def rollout(target: DrillTarget) -> DrillReport:
     def action(poller: Poller, report: DrillReport) -> None:
-        runner = target.runner
-        listing = target.k("get", "pods", "--selector", API_SELECTOR, *NAMES)
-        old_pods = runner.output(listing).split() or (["<api-pods>"] if runner.dry_run else [])
-        runner.run(target.k("rollout", "restart", "deployment/api"))
-        _rollout_status(target, "deployment/api")
+        old_pods = target.pods(API_SELECTOR, "<api-pods>")
+        target.runner.run(target.k("rollout", "restart", "deployment/api"))
+        target.rollout_status("deployment/api")
         # The rollout is "complete" as soon as the last new pod is ready, when
         # the last old pod has only begun to terminate: keep polling until
         # every old pod is gone, so its whole shutdown is under the client.
         pods = (f"pod/{pod}" for pod in old_pods)
-        runner.run(target.k("wait", "--for=delete", *pods, target.wait_flag()))
+        target.runner.run(target.k("wait", "--for=delete", *pods, target.wait_flag()))
 
     return _run_polled(target, "rollout", False, action)
 
 
 def balancer_delete(target: DrillTarget) -> DrillReport:
     def action(poller: Poller, report: DrillReport) -> None:
-        runner = target.runner
-        listing = target.k("get", "pods", "--selector", BALANCER_SELECTOR, *NAMES)
-        pods = runner.output(listing).split() or (["<balancer-pod>"] if runner.dry_run else [])
+        pods = target.pods(BALANCER_SELECTOR, "<balancer-pod>")
         if not pods:
             raise DeployError(f"no pod labelled {BALANCER_SELECTOR}: is it deployed?")
         # --wait=false, then a wait for its deletion: the poller covers the
         # whole shutdown (preStop, HAProxy finishing what is in flight).
-        runner.run(target.k("delete", "pod", pods[0], "--wait=false"))
-        runner.run(target.k("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag()))
-        _rollout_status(target, "deployment/balancer")
+        target.runner.run(target.k("delete", "pod", pods[0], "--wait=false"))
+        target.runner.run(target.k("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag()))
+        target.rollout_status("deployment/balancer")
 
     return _run_polled(target, "balancer-delete", False, action)
 
@@ -204,9 +188,10 @@ def db_outage(target: DrillTarget) -> DrillReport:
         down_at = poller.now()
 
         def hold() -> None:
-            healthz = outcomes_over(healthz_url, target.outage_seconds)
-            if set(healthz) != {"200"}:
-                report.problems.append(f"GET /healthz during the outage: {_counted(healthz)}")
+            healthz = sorted(outcomes_over(healthz_url, target.outage_seconds).items())
+            if [outcome for outcome, _ in healthz] != ["200"]:
+                seen = ", ".join(f"{outcome}: {n}" for outcome, n in healthz)
+                report.problems.append(f"GET /healthz during the outage: {seen}")
             outage = [s for s in poller.samples if s.at >= down_at]
             if not any(s.status == 503 and s.retry_after for s in outage):
                 report.problems.append("GET / never answered 503 with Retry-After in the outage")
@@ -218,7 +203,7 @@ def db_outage(target: DrillTarget) -> DrillReport:
         )
         runner.run(target.k("scale", "deployment/db", "--replicas=1"))
         _recovery(target, poller, report, poller.now(), RECOVERY_LIMIT)
-        _rollout_status(target, "deployment/db")
+        target.rollout_status("deployment/db")
 
     return _run_polled(target, "db-outage", True, action)
 
@@ -227,7 +212,7 @@ def db_restart(target: DrillTarget) -> DrillReport:
     def action(poller: Poller, report: DrillReport) -> None:
         target.runner.run(target.k("delete", "pod", "--selector", DB_SELECTOR))
         back_at = poller.now()
-        _rollout_status(target, "deployment/db")
+        target.rollout_status("deployment/db")
         _recovery(target, poller, report, back_at, None)
 
     return _run_polled(target, "db-restart", True, action)
@@ -249,10 +234,6 @@ def _recovery(
     target.runner.act(f"GET {target.url} until it answers 200 again{within}", measure)
 
 
-def _counted(outcomes: dict[str, int]) -> str:
-    return ", ".join(f"{outcome}: {n}" for outcome, n in sorted(outcomes.items()))
-
-
 RUNNERS: dict[str, Callable[[DrillTarget], DrillReport]] = {
     "pod-delete": pod_delete,
     "rollout": rollout,
@@ -260,6 +241,18 @@ RUNNERS: dict[str, Callable[[DrillTarget], DrillReport]] = {
     "db-outage": db_outage,
     "db-restart": db_restart,
 }
+DRILLS = tuple(RUNNERS)
+DRILL = Option("drill", "", f"comma-separated drills, from {', '.join(DRILLS)} (default: all)")
+TIMEOUT = Option("timeout", 180, "seconds for each wait (a rollout, three replicas, recovery)")
+OPTIONS = (
+    DRILL,
+    options.KUBECONFIG,
+    options.KUBECTL,
+    Option("namespace", "", "namespace (default: the one where the API's Deployment is)"),
+    options.URL,
+    TIMEOUT,
+    options.DRY_RUN,
+)
 
 
 def run_drills(names: Sequence[str], target: DrillTarget) -> list[DrillReport]:
@@ -300,12 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = options.parser("python3 -m deploy.drill", description, OPTIONS).parse_args(argv)
 
     def drill() -> None:
+        kubectl = Kubectl.from_command_line(args.kubectl, args.kubeconfig)
         target = DrillTarget(
-            Runner(print_only if args.dry_run else run_pipeline),
-            Kubectl.from_command_line(args.kubectl, args.kubeconfig),
-            args.namespace,
-            args.url,
-            args.timeout,
+            Runner.for_run(args.dry_run), kubectl, args.namespace, args.url, args.timeout
         )
         check_reports(run_drills(drill_names(args.drill), target))
 

@@ -9,14 +9,10 @@ inside the VM) or any other cluster that pulls from a registry.
 A deploy is :data:`ACTIONS`, in order, sharing one :class:`Deploy`: first
 the read-only checks that would refuse it (a password the running database
 refuses, another copy holding the node port), so a refusal changes nothing;
-then build the API image, load the images into the cluster, ``kubectl apply
--k k8s/``, restart the API when its image changed, wait for both rollouts and
-for three replicas to answer. Every step is printed (``+ command``) before it
-runs; ``--dry-run`` only prints. In a dry run no command answers: the checks
-find nothing, and an argument a real run takes from an answer is shown as
-``<what it is>``.
-
-Only the standard library: it also runs inside the VM with the system python3.
+then build, load, apply, roll the API when its image changed, and wait for
+the rollouts and for three replicas to answer. In a dry run no command
+answers: the checks find nothing, and an argument a real run takes from an
+answer is shown as ``<what it is>``.
 """
 
 from __future__ import annotations
@@ -29,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy import db_credentials, image_loader, options, tools
-from deploy.api_client import DEFAULT_URL, REPLICAS, Survey, format_counts, wait_for_replicas
-from deploy.commands import Kubectl, Runner, print_only, run_pipeline
+from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
+from deploy.commands import Kubectl, Runner
 from deploy.errors import DeployError, exit_status
 from deploy.options import Option
 from deploy.tools import find_tool
@@ -42,7 +38,6 @@ API_IMAGE = "visit-counter-api:dev"
 IMAGE_ANNOTATION = "visit-counter.dev/image-id"
 APP_SELECTOR = "app.kubernetes.io/name=visit-counter"
 API_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=api"
-KUBECTL_HINT = f"{tools.KUBECTL}, or pass --kubectl"
 
 DESCRIPTION = "Deploy k8s/ to the cluster kubectl points at (KUBECONFIG or --kubeconfig)."
 OPTIONS = (
@@ -57,11 +52,11 @@ OPTIONS = (
         choices=("auto", *image_loader.LOADERS),
     ),
     Option("cluster_name", "", "kind/k3d cluster or minikube profile (default: from the context)"),
-    options.url(DEFAULT_URL, "the NodePort"),
+    options.URL,
     Option("build", True, f"build {API_IMAGE} first (--no-build: use the one already built)"),
     Option("timeout", 300, "seconds for each rollout (kubectl rollout status)"),
     Option("replicas_timeout", 180, "seconds for three replicas to answer"),
-    options.dry_run(),
+    options.DRY_RUN,
 )
 
 _NODE_PORT_RE = re.compile(r"^\s*nodePort:\s*['\"]?(\d+)", re.MULTILINE)
@@ -74,7 +69,7 @@ class Deploy:
 
     runner: Runner
     kubectl: Kubectl
-    namespace: str  # empty: the context's, until resolve_namespace
+    namespace: str  # empty: the context's, until preflight
     loader: str
     cluster_name: str
     url: str
@@ -82,9 +77,7 @@ class Deploy:
     timeout: int
     replicas_timeout: int
     repo: Path = Path(".")
-    # How the images reach the cluster, from the loader option and the context.
     images: image_loader.Loader = field(default_factory=lambda: image_loader.Loader("none"))
-    secret_env: Path = Path()
     image_ids: dict[str, str] = field(default_factory=dict)
     survey: Survey | None = None
 
@@ -97,8 +90,8 @@ class Deploy:
         parser = options.parser("python3 -m deploy.k8s_deploy", DESCRIPTION, OPTIONS)
         args = vars(parser.parse_args(argv))
         kubectl = Kubectl.from_command_line(args.pop("kubectl"), args.pop("kubeconfig"))
-        dry_run = args.pop("dry_run")
-        runner = runner or Runner(print_only if dry_run else run_pipeline)
+        runner = runner or Runner.for_run(args["dry_run"])
+        del args["dry_run"]
         return cls(runner, kubectl, repo=repo, **args)
 
     def path(self, relative: str) -> str:
@@ -114,78 +107,56 @@ def node_ports(k8s_dir: Path) -> set[int]:
     }
 
 
-def port_holders(services_json: str, namespace: str, ports: set[int]) -> list[str]:
-    """``PORT (Service NS/NAME)`` for each wanted node port a Service in
-    another namespace already holds: applying would fail halfway."""
-    holders = []
-    for item in json.loads(services_json or "{}").get("items", []):
-        meta = item.get("metadata", {})
-        if meta.get("namespace") == namespace:
-            continue
-        for port in item.get("spec", {}).get("ports", []):
-            if port.get("nodePort") in ports:
-                holders.append(f"{port['nodePort']} (Service {meta['namespace']}/{meta['name']})")
-    return holders
-
-
-def image_patch(image_id: str) -> str:
-    template = {"metadata": {"annotations": {IMAGE_ANNOTATION: image_id}}}
-    return json.dumps({"spec": {"template": template}}, separators=(",", ":"))
-
-
-def resolve_namespace(run: Deploy) -> None:
+def preflight(run: Deploy) -> None:
+    """kubectl is installed, the namespace and the image loader are known, and
+    every program that builds and loads the images is installed (a dry run
+    runs nothing, so needs nothing)."""
+    runner, dry_run = run.runner, run.runner.dry_run
+    if not dry_run:
+        find_tool(run.kubectl.executable, f"{tools.KUBECTL}, or pass --kubectl")
     view = run.kubectl("config", "view", "--minify", "--output", "jsonpath={..namespace}")
-    run.namespace = run.namespace or run.runner.output(view).strip() or "default"
-
-
-def choose_loader(run: Deploy) -> None:
+    run.namespace = run.namespace or runner.output(view).strip() or "default"
     context, chosen = "", run.loader
     if chosen == "auto":
-        context = run.runner.output(run.kubectl("config", "current-context")).strip()
-        if run.runner.dry_run:
-            run.runner.note(
+        context = runner.output(run.kubectl("config", "current-context")).strip()
+        if dry_run:
+            runner.note(
                 "(dry run: auto picks the loader by this context's name; --loader X previews X)"
             )
             chosen = "none"
     run.images = image_loader.choose_loader(chosen, context, run.cluster_name)
     if run.images.kind == "local":
         nodes_file = run.repo / ".cluster" / "nodes"
-        missing = run.runner.dry_run and not nodes_file.exists()
+        missing = dry_run and not nodes_file.exists()
         node_ids = ("<node-id>",) if missing else image_loader.read_node_ids(nodes_file)
         run.images = image_loader.Loader("local", node_ids=node_ids)
-
-
-def check_kubectl(run: Deploy) -> None:
-    """kubectl is installed (a dry run runs nothing, so needs nothing)."""
-    if not run.runner.dry_run:
-        find_tool(run.kubectl.executable, KUBECTL_HINT)
-
-
-def check_loader_tools(run: Deploy) -> None:
-    """Every program that builds and loads the images is installed."""
-    if run.runner.dry_run:
-        return
-    tools = run.images.tools()
+    needed = run.images.tools()
     if run.build:
-        tools["docker"] = image_loader.INSTALL_HINTS["docker"]
-    for name, hint in tools.items():
-        find_tool(name, hint)
-
-
-def secret_env(run: Deploy) -> None:
-    run.secret_env = db_credentials.ensure_secret_env(run.runner, run.repo)
+        needed["docker"] = image_loader.INSTALL_HINTS["docker"]
+    if not dry_run:
+        for name, hint in needed.items():
+            find_tool(name, hint)
 
 
 def check_credentials(run: Deploy) -> None:
-    db_credentials.check(run.runner, run.kubectl, run.namespace, run.secret_env)
+    secret_env = db_credentials.ensure_secret_env(run.runner, run.repo)
+    db_credentials.check(run.runner, run.kubectl, run.namespace, secret_env)
 
 
 def check_node_ports(run: Deploy) -> None:
+    """Refuse when a Service in another namespace holds a node port the
+    manifests want: applying would fail halfway."""
     ports = node_ports(run.repo / "k8s" / "base")
     if not ports:
         return
     services = run.kubectl("get", "services", "--all-namespaces", "--output", "json")
-    holders = port_holders(run.runner.output(services), run.namespace, ports)
+    holders = [
+        f"{port['nodePort']} (Service {item['metadata']['namespace']}/{item['metadata']['name']})"
+        for item in json.loads(run.runner.output(services) or "{}").get("items", [])
+        if item.get("metadata", {}).get("namespace") != run.namespace
+        for port in item.get("spec", {}).get("ports", [])
+        if port.get("nodePort") in ports
+    ]
     if holders:
         raise DeployError(
             f"node port {', '.join(holders)} is taken, and a Service's node port is "
@@ -194,12 +165,9 @@ def check_node_ports(run: Deploy) -> None:
         )
 
 
-def build_image(run: Deploy) -> None:
+def build_and_load(run: Deploy) -> None:
     if run.build:
         run.runner.run(["docker", "build", "--tag", API_IMAGE, run.path(".")])
-
-
-def load_images(run: Deploy) -> None:
     images = image_loader.manifest_images(run.repo / "k8s" / "base")
     run.image_ids = image_loader.load_images(run.runner, run.images, images, built=API_IMAGE)
 
@@ -219,64 +187,61 @@ def roll_api(run: Deploy) -> None:
     if not image_id:
         run.runner.note(f"no local {API_IMAGE} to compare: the API is not restarted")
         return
+    namespace = ("--namespace", run.namespace)
     key = IMAGE_ANNOTATION.replace(".", "\\.")
     template = f"jsonpath={{.spec.template.metadata.annotations.{key}}}"
-    get = run.kubectl(
-        "get", "deployment", "api", "--namespace", run.namespace, "--output", template
-    )
-    current = run.runner.output(get).strip()
-    if current == image_id:
+    get = run.kubectl("get", "deployment", "api", *namespace, "--output", template)
+    if run.runner.output(get).strip() == image_id:
         run.runner.note(f"deployment/api already runs {API_IMAGE} {image_id[:19]}")
         return
-    patch = ("--type", "merge", "--patch", image_patch(image_id))
-    run.runner.run(run.kubectl("patch", "deployment/api", "--namespace", run.namespace, *patch))
+    patch = {"spec": {"template": {"metadata": {"annotations": {IMAGE_ANNOTATION: image_id}}}}}
+    merge = ("--type", "merge", "--patch", json.dumps(patch, separators=(",", ":")))
+    run.runner.run(run.kubectl("patch", "deployment/api", *namespace, *merge))
 
 
 def wait_for_rollouts(run: Deploy) -> None:
-    namespace = ("--namespace", run.namespace)
+    namespace, timeout = ("--namespace", run.namespace), f"--timeout={run.timeout}s"
     for deployment in ("deployment/db", "deployment/api", "deployment/balancer"):
-        timeout = f"--timeout={run.timeout}s"
         run.runner.run(run.kubectl("rollout", "status", deployment, *namespace, timeout))
     run.runner.run(run.kubectl("get", "pods,services", *namespace, "--selector", APP_SELECTOR))
-
-
-def wait_for_answers(run: Deploy) -> None:
-    url, timeout, runner = run.url, run.replicas_timeout, run.runner
-    look = f"Look: {' '.join(run.kubectl('get', 'pods,services', '--namespace', run.namespace))}"
     # Only the rollout's own pods may answer: an old pod keeps serving
     # through its preStop (35 s), and the balancer may reach it for as long
     # as the cluster DNS caches its address, so wait for the old ones to go.
     columns = "custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp"
     listing = run.kubectl(
-        "get", "pods", "--namespace", run.namespace, "--selector", API_SELECTOR,
-        "--no-headers", "--output", columns,
-    )  # fmt: skip
-    rows = [line.split() for line in runner.output(listing).splitlines()]
+        "get", "pods", *namespace, "--selector", API_SELECTOR, "--no-headers", "--output", columns
+    )
+    rows = [line.split() for line in run.runner.output(listing).splitlines()]
     leaving = [f"pod/{row[0]}" for row in rows if row[1:] != ["<none>"]]
     if leaving:
-        wait = ("wait", "--for=delete", *leaving, "--namespace", run.namespace)
-        runner.run(run.kubectl(*wait, f"--timeout={run.timeout}s"))
-    run.survey = runner.act(
-        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout}s)",
-        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=look),
+        run.runner.run(run.kubectl("wait", "--for=delete", *leaving, *namespace, timeout))
+
+
+def wait_for_answers(run: Deploy) -> None:
+    look = f"Look: {' '.join(run.kubectl('get', 'pods,services', '--namespace', run.namespace))}"
+    run.survey = show_replicas(run.runner, run.url, run.replicas_timeout, look)
+
+
+def show_replicas(runner: Runner, url: str, timeout: float, hint: str) -> Survey | None:
+    """Wait for three replicas to answer on ``url``, then show the counts
+    (None in a dry run); ``hint`` says where to look when they do not."""
+    survey = runner.act(
+        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout:.0f}s)",
+        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=hint),
     )
-    if run.survey is not None:
+    if survey is not None:
         runner.say(
-            f"{REPLICAS} replicas answer on {url} (after {run.survey.requests} requests). Counts:"
+            f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:"
         )
-        runner.say(format_counts(run.survey.visits))
+        runner.say(format_counts(survey.visits))
+    return survey
 
 
 ACTIONS: tuple[Callable[[Deploy], None], ...] = (
-    check_kubectl,
-    resolve_namespace,
-    choose_loader,
-    check_loader_tools,
-    secret_env,
+    preflight,
     check_credentials,
     check_node_ports,
-    build_image,
-    load_images,
+    build_and_load,
     apply,
     roll_api,
     wait_for_rollouts,

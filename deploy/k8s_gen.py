@@ -32,7 +32,7 @@ import yaml
 from deploy import tools
 from deploy.errors import DeployError, exit_status
 from deploy.k8s_base import Obj, base_objects, check_rendered
-from deploy.k8s_secret import SECRET_ENV, render_secret_env, secret_values, write_private_file
+from deploy.k8s_secret import SECRET_ENV, secret_values, staged_file, write_secret_env
 from deploy.kompose import KOMPOSE_VERSION, find_kompose, run_kompose
 
 BASE = "base"
@@ -117,21 +117,16 @@ def check_no_credential(files: dict[str, str], secrets: Iterable[str]) -> None:
 def install(base_dir: Path, files: dict[str, str]) -> None:
     """Move the checked files into ``base_dir``, one atomic rename each, and
     drop generated files that are no longer produced."""
-    base_dir.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[Path, Path]] = []
     try:
         for name, text in sorted(files.items()):
-            fd, tmp_name = tempfile.mkstemp(dir=base_dir, prefix=f".{name}.")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp_name, 0o644)
-            staged.append((Path(tmp_name), base_dir / name))
+            staged.append((staged_file(base_dir / name, text, 0o644), base_dir / name))
     except BaseException:
-        for staged_file, _ in staged:
-            staged_file.unlink(missing_ok=True)
+        for staged_path, _ in staged:
+            staged_path.unlink(missing_ok=True)
         raise
-    for staged_file, final in staged:
-        os.replace(staged_file, final)
+    for staged_path, final in staged:
+        os.replace(staged_path, final)
     for stale in sorted(base_dir.glob("*.yaml")):
         if stale.name not in files and stale.read_text().startswith(GENERATED_MARK):
             stale.unlink()
@@ -157,7 +152,7 @@ def generate(
     secrets = secret_values(compose_file)
     check_no_credential(files, {*secrets.values(), *removed})
     install(out_dir / BASE, files)
-    write_private_file(out_dir / SECRET_ENV_FILE, render_secret_env(secrets))
+    write_secret_env(out_dir / SECRET_ENV_FILE, secrets)
     return [*(f"{BASE}/{name}" for name in sorted(files)), SECRET_ENV_FILE]
 
 

@@ -52,9 +52,6 @@ COMPOSE_HINT = (
 )
 
 
-# deploy.k8s_deploy still catches it by this name until it catches DeployError.
-
-
 def compose_config_command(compose_file: Path, env_file: Path | None) -> list[str]:
     command = ["docker", "compose", "--file", str(compose_file)]
     if env_file is not None:
@@ -129,18 +126,28 @@ def render_secret_env(values: Mapping[str, str]) -> str:
     return "".join(f"{key}={values[key]}\n" for key in SECRET_KEYS)
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by its owner only."""
+def staged_file(path: Path, text: str, mode: int) -> Path:
+    """``text`` written to a temporary file beside ``path``, with ``mode``,
+    for an atomic rename onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(tmp_name, 0o600)
-        os.replace(tmp_name, path)
+        os.chmod(tmp_name, mode)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    return Path(tmp_name)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by its owner only."""
+    os.replace(staged_file(path, text, 0o600), path)
+
+
+def write_secret_env(path: Path, values: Mapping[str, str]) -> None:
+    write_private_file(path, render_secret_env(values))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             values = secret_values(repo / "compose.yaml", args.env_file)
         except OSError as exc:
             raise DeployError(str(exc)) from None
-        write_private_file(output, render_secret_env(values))
+        write_secret_env(output, values)
         print(f"k8s-secret: wrote {output} ({', '.join(SECRET_KEYS)}) from `docker compose config`")
 
     return exit_status("k8s-secret", write)

@@ -42,18 +42,6 @@ def find_kompose(kompose: str) -> str:
     return path
 
 
-def kompose_command(kompose: str) -> list[str]:
-    return [
-        kompose,
-        "convert",
-        "-f",
-        "compose.yaml",
-        "--with-kompose-annotation=false",
-        "-o",
-        "out",
-    ]
-
-
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -91,7 +79,8 @@ def run_kompose(compose_file: Path, kompose: str, workdir: Path) -> list[Obj]:
     config_files = copy_config_files(compose_file, workdir)
     # `-o DIR` writes one file per object only when DIR exists already.
     (workdir / "out").mkdir()
-    command = kompose_command(kompose)
+    command = [kompose, "convert", "-f", "compose.yaml", "--with-kompose-annotation=false"]
+    command += ["-o", "out"]
     held = ", ".join([compose_file.name, *config_files])
     print("+ " + " ".join(command), f"  (in a temp dir holding only {held})")
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(workdir)}

@@ -1,14 +1,13 @@
 """Each task's options, declared once: ``main()``'s argparse and tasks.py's
-invoke tasks are both made from the same table of :class:`Option`.
-
-Only the standard library: this also runs inside the VM with its system python3.
-"""
+invoke tasks are both made from the same table of :class:`Option`."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from deploy.api_client import DEFAULT_URL
 
 Value = str | int | bool
 
@@ -26,10 +25,6 @@ class Option:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
-
-
-def dry_run(what: str = "the commands and checks") -> Option:
-    return Option("dry_run", False, f"only print {what}: run nothing")
 
 
 def parser(prog: str, description: str, options: Sequence[Option]) -> argparse.ArgumentParser:
@@ -73,7 +68,5 @@ def command_line(options: Sequence[Option], values: dict[str, Value]) -> list[st
 # Options several tasks share.
 KUBECONFIG = Option("kubeconfig", "", "kubeconfig file (default: KUBECONFIG or kubectl's default)")
 KUBECTL = Option("kubectl", "kubectl", "kubectl command, e.g. 'k3s kubectl'")
-
-
-def url(default: str, where: str) -> Option:
-    return Option("url", default, f"where the API answers (default: {default}, {where})")
+URL = Option("url", DEFAULT_URL, f"where the API answers (default: {DEFAULT_URL}, the NodePort)")
+DRY_RUN = Option("dry_run", False, "only print the commands and checks: run nothing")

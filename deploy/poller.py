@@ -13,12 +13,10 @@ import http.client
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from deploy.api_client import request
 
-INTERVAL = 0.05
 # Longer than the API's worst promised answer time (twice DB_CONNECT_TIMEOUT,
 # 6 s), so a slow 503 is recorded as a 503 and not as a client timeout.
 REQUEST_TIMEOUT = 10.0
@@ -60,20 +58,11 @@ class Poller:
     """``GET url`` every ``interval`` seconds in a background thread, for at
     most ``max_seconds``; use as a context manager, read :attr:`samples`."""
 
-    def __init__(
-        self,
-        url: str,
-        interval: float = INTERVAL,
-        request_timeout: float = REQUEST_TIMEOUT,
-        max_seconds: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, url: str, interval: float = 0.05, max_seconds: float = 600.0) -> None:
         self.url = url
         self.interval = interval
-        self.request_timeout = request_timeout
         self.max_seconds = max_seconds
-        self.clock = clock
-        self.started = clock()
+        self.started = time.monotonic()
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,47 +70,43 @@ class Poller:
 
     def now(self) -> float:
         """Seconds since the poller started, on the samples' clock."""
-        return self.clock() - self.started
-
-    def _once(self) -> Sample:
-        try:
-            answer = request(self.url, accept="application/json", timeout=self.request_timeout)
-        except (OSError, http.client.HTTPException) as exc:
-            return Sample(self.now(), None, error=error_kind(exc))
-        return Sample(self.now(), answer.status, "retry-after" in answer.headers)
+        return time.monotonic() - self.started
 
     def _run(self) -> None:
         while not self._stop.is_set() and self.now() < self.max_seconds:
-            began = self.clock()
-            sample = self._once()
+            began = time.monotonic()
+            try:
+                answer = request(self.url, accept="application/json", timeout=REQUEST_TIMEOUT)
+                sample = Sample(self.now(), answer.status, "retry-after" in answer.headers)
+            except (OSError, http.client.HTTPException) as exc:
+                sample = Sample(self.now(), None, error=error_kind(exc))
             with self._lock:
                 self._samples.append(sample)
-            self._stop.wait(max(0.0, self.interval - (self.clock() - began)))
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     @property
     def samples(self) -> list[Sample]:
         with self._lock:
             return list(self._samples)
 
-    def first_ok_after(self, moment: float) -> Sample | None:
-        """The first ``200`` that ended after ``moment`` (poller seconds)."""
-        return next((s for s in self.samples if s.at >= moment and s.status == 200), None)
-
     def first_ok_within(self, moment: float, timeout: float) -> Sample | None:
-        """:meth:`first_ok_after`, waiting up to ``timeout`` seconds for it."""
+        """The first ``200`` that ended after ``moment`` (poller seconds),
+        waiting up to ``timeout`` seconds for it."""
         deadline = time.monotonic() + timeout
-        while (first := self.first_ok_after(moment)) is None and time.monotonic() < deadline:
+        while True:
+            first = next((s for s in self.samples if s.at >= moment and s.status == 200), None)
+            if first is not None or time.monotonic() >= deadline:
+                return first
             time.sleep(0.05)
-        return first
 
     def start(self) -> None:
-        self.started = self.clock()
+        self.started = time.monotonic()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(self.request_timeout + 5)
+            self._thread.join(REQUEST_TIMEOUT + 5)
 
     def __enter__(self) -> Poller:
         self.start()

@@ -1,19 +1,16 @@
 """What ``invoke vagrant-deploy``, ``vagrant-destroy`` and ``vagrant-drill`` do.
 
-The VM's own commands (boot, sync, provision, destroy) are plain data (lists
-of argv lists), so a dry run prints exactly what a real run executes, and
-tests check them. Inside the VM, provisioning deploys with the same code as
-any cluster (``python3 -m deploy.k8s_deploy``). ``vagrant-deploy`` then
-leaves a kubeconfig for the VM's cluster on the host, ``.vagrant/kubeconfig``
-(the API server's port is forwarded to 127.0.0.1), so kubectl, ``invoke
-k8s-deploy`` and ``invoke k8s-drill`` work against the VM from the host as
-against any cluster; ``vagrant-drill`` is ``k8s-drill`` with that kubeconfig.
+Inside the VM, provisioning deploys with the same code as any cluster
+(``python3 -m deploy.k8s_deploy``). ``vagrant-deploy`` then leaves a
+kubeconfig for the VM's cluster on the host, ``.vagrant/kubeconfig`` (the API
+server's port is forwarded to 127.0.0.1), so kubectl, ``invoke k8s-deploy``
+and ``invoke k8s-drill`` work against the VM from the host as against any
+cluster; ``vagrant-drill`` is ``k8s-drill`` with that kubeconfig.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -21,16 +18,17 @@ from pathlib import Path
 
 from deploy import db_credentials, options
 from deploy import drill as drills
-from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
-from deploy.commands import Argv, Kubectl, Runner, print_only, run_pipeline
+from deploy.api_client import Survey
+from deploy.commands import Argv, Kubectl, Runner
 from deploy.drill_report import DrillReport
 from deploy.errors import DeployError, exit_status
+from deploy.k8s_deploy import show_replicas
+from deploy.k8s_secret import write_private_file
 from deploy.options import Option
 
 # The host side of the VM's forwarded port (Vagrantfile: host 8000 -> guest
 # NodePort 30001), the same URL Compose serves.
 URL = "http://localhost:8000/"
-RUNNING = "running"
 # The host side of the VM's forwarded API server port (Vagrantfile: host
 # 127.0.0.1:26443 -> guest 6443), and where the host's kubeconfig goes
 # (.vagrant/ is Vagrant's own, gitignored, and never synced into the VM).
@@ -41,30 +39,23 @@ K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 _K3S_SERVER = re.compile(r"^([ \t]*server:[ \t]*)https://127\.0\.0\.1:6443[ \t]*$", re.MULTILINE)
 LOOK_INSIDE = f"Look inside the VM: kubectl --kubeconfig {KUBECONFIG} get pods,services -A"
 
-# Each subcommand's options (its invoke task is vagrant-SUBCOMMAND).
+# Each subcommand's options (its invoke task is vagrant-SUBCOMMAND) and help.
 OPTIONS: dict[str, tuple[Option, ...]] = {
     "deploy": (
         Option(
             "state", "", "skip `vagrant status` and assume this VM state (running, poweroff, ...)"
         ),
         Option("timeout", 180, f"seconds for three replicas to answer on {URL}"),
-        options.dry_run(),
+        options.DRY_RUN,
     ),
-    "destroy": (options.dry_run("the command"),),
-    "drill": (drills.DRILL, drills.TIMEOUT, options.dry_run()),
+    "destroy": (options.DRY_RUN,),
+    "drill": (drills.DRILL, drills.TIMEOUT, options.DRY_RUN),
 }
 HELP = {
     "deploy": "boot the VM (or re-provision it); wait for 3 replicas",
     "destroy": "delete the VM, counts included",
     "drill": "the k8s-drill drills against the VM",
 }
-
-
-# --- command sequences ------------------------------------------------------
-
-
-def status_command() -> Argv:
-    return ["vagrant", "status", "--machine-readable"]
 
 
 def parse_state(machine_readable: str) -> str:
@@ -79,20 +70,6 @@ def parse_state(machine_readable: str) -> str:
         if len(parts) >= 4 and parts[2] == "state":
             return parts[3]
     raise DeployError("could not read the VM's state from `vagrant status --machine-readable`")
-
-
-def deploy_commands(state: str) -> list[Argv]:
-    """``vagrant up`` boots (or creates) the VM and provisions it: the
-    Vagrantfile's provisioner runs on every ``up``. A running VM gets the
-    current tree (rsync is one-way and only automatic on ``up``) and is
-    provisioned again, which rebuilds the image and re-applies ``k8s/``."""
-    if state == RUNNING:
-        return [["vagrant", "rsync"], ["vagrant", "provision"]]
-    return [["vagrant", "up"]]
-
-
-def destroy_commands() -> list[Argv]:
-    return [["vagrant", "destroy", "--force"]]
 
 
 def kubeconfig_command() -> Argv:
@@ -116,55 +93,38 @@ def write_kubeconfig(runner: Runner, path: Path = KUBECONFIG) -> None:
     k3s_yaml = runner.output(kubeconfig_command())
 
     def write() -> None:
-        config = host_kubeconfig(k3s_yaml)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(config)
+        write_private_file(path, host_kubeconfig(k3s_yaml))
         runner.note(f"from the host: kubectl --kubeconfig {path} get pods")
 
     runner.act(f"write {path} (server https://127.0.0.1:{API_PORT}, mode 0600)", write)
 
 
-# --- running it -------------------------------------------------------------
-
-
-def ensure_secret_env(runner: Runner) -> None:
-    """The VM has no Docker Compose to resolve the passwords: the host writes
-    k8s/secret.env before the VM boots or syncs, and rsync copies it in."""
-    if not Path("k8s/secret.env").exists():
-        db_credentials.ensure_secret_env(runner, Path("."))
-
-
 def deploy(runner: Runner, state: str = "", url: str = URL, timeout: float = 180) -> Survey | None:
     """Bring the VM up (or re-provision it), then wait for three replicas."""
     if not state:
-        status = runner.output(status_command())
+        status = runner.output(["vagrant", "status", "--machine-readable"])
         if status:
             state = parse_state(status)
         else:  # a dry run
             runner.note(
                 "(dry run: the VM's state is unknown; --state running previews the other path)"
             )
-    ensure_secret_env(runner)
-    for argv in deploy_commands(state):
+    # The VM has no Docker Compose to resolve the passwords: the host writes
+    # k8s/secret.env before the VM boots or syncs, and rsync copies it in.
+    db_credentials.ensure_secret_env(runner, Path("."))
+    # `vagrant up` boots (or creates) the VM and provisions it: the
+    # Vagrantfile's provisioner runs on every `up`. A running VM gets the
+    # current tree (rsync is one-way and only automatic on `up`) and is
+    # provisioned again, which rebuilds the image and re-applies k8s/.
+    up = (
+        [["vagrant", "rsync"], ["vagrant", "provision"]]
+        if state == "running"
+        else [["vagrant", "up"]]
+    )
+    for argv in up:
         runner.run(argv)
     write_kubeconfig(runner)
-    survey = runner.act(
-        f"GET {url} until {REPLICAS} distinct replicas answer (up to {timeout:.0f}s)",
-        lambda: wait_for_replicas(url, REPLICAS, timeout, say=runner.say, hint=LOOK_INSIDE),
-    )
-    if survey is not None:
-        runner.say(
-            f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:"
-        )
-        runner.say(format_counts(survey.visits))
-    return survey
-
-
-def destroy(runner: Runner) -> None:
-    for argv in destroy_commands():
-        runner.run(argv)
+    return show_replicas(runner, url, timeout, LOOK_INSIDE)
 
 
 def drill(
@@ -174,10 +134,10 @@ def drill(
     ``vagrant-deploy`` left on the host."""
     if not runner.dry_run and not KUBECONFIG.exists():
         raise DeployError(f"no {KUBECONFIG}: run `invoke vagrant-deploy` first")
-    target = drills.DrillTarget(
-        runner, Kubectl(kubeconfig=str(KUBECONFIG)), url=url, timeout=timeout
+    kubectl = Kubectl(kubeconfig=str(KUBECONFIG))
+    reports = drills.run_drills(
+        names, drills.DrillTarget(runner, kubectl, url=url, timeout=timeout)
     )
-    reports = drills.run_drills(names, target)
     drills.check_reports(reports, say=runner.say)
     return reports
 
@@ -190,13 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for command, declared in OPTIONS.items():
         options.add_to(commands.add_parser(command, help=HELP[command]), declared)
     args = parser.parse_args(argv)
-    runner = Runner(print_only if args.dry_run else run_pipeline)
+    runner = Runner.for_run(args.dry_run)
     if args.command == "deploy":
         return exit_status(
             "vagrant-deploy", lambda: deploy(runner, state=args.state, timeout=args.timeout)
         )
     if args.command == "destroy":
-        return exit_status("vagrant-destroy", lambda: destroy(runner))
+        return exit_status("vagrant-destroy", lambda: runner.run(["vagrant", "destroy", "--force"]))
     names = drills.drill_names(args.drill)
     return exit_status("vagrant-drill", lambda: drill(runner, names, timeout=args.timeout))
 
