@@ -65,9 +65,11 @@ find_uplink() {
 # anything addressed off the cluster would leave the machine. Before any
 # component starts, refuse:
 # - every new connection that would leave through the uplink (from pods:
-#   forward; from node processes: output), unless it goes to another node on
-#   the cluster's network or to a pod on one; never to the network's gateway,
-#   which is the host;
+#   forward; from node processes: output) unless the route hands it to
+#   another node: its next hop is an address on the cluster's network other
+#   than the gateway, which is the host. By next hop, not by destination: a
+#   packet for a pod on a node that is gone, whose route went with it, takes
+#   the default route to the host and is refused here;
 # - every forwarded packet still addressed to the Service range (a ClusterIP
 #   the proxy did not translate; refusing it also fails a call to a Service
 #   without endpoints in milliseconds rather than a timeout);
@@ -77,19 +79,19 @@ find_uplink() {
 # and kube-router fill. Answers to connections the host opened to the
 # published ports are established traffic and pass.
 make_hermetic() {
-    local peers="ip daddr != $gateway ip daddr { $node_subnet, $POD_CIDR }"
+    local to_a_node="rt ip nexthop != $gateway rt ip nexthop $node_subnet"
     nft -f - <<EOF
 table inet visit_counter_hermetic {
     chain forward {
         type filter hook forward priority filter - 10; policy accept;
         ip daddr $SERVICE_CIDR counter reject with tcp reset comment "service address not translated"
-        oifname "$uplink" $peers accept comment "another node, or a pod on one"
+        oifname "$uplink" $to_a_node accept comment "to another node"
         oifname "$uplink" ct state new counter reject comment "leaves the node (pod)"
     }
     chain output {
         type filter hook output priority filter - 10; policy accept;
         ip daddr 127.0.0.11 counter reject comment "Docker's DNS server"
-        oifname "$uplink" $peers accept comment "another node, or a pod on one"
+        oifname "$uplink" $to_a_node accept comment "to another node"
         oifname "$uplink" ct state new counter reject comment "leaves the node (node process)"
     }
 }

@@ -157,6 +157,18 @@ def test_a_node_process_cannot_open_a_connection_off_the_cluster(
     assert listener.accepted == 0
 
 
+def test_a_pod_address_on_no_node_is_refused_not_sent_to_the_host(
+    cluster: Cluster, probe_pods: dict[str, str]
+) -> None:
+    # A pod range no node holds, as a lost node's range is once its route is
+    # withdrawn: the packet would take the default route to the host, and
+    # from there leave the machine.
+    script = connect_script("10.244.250.7", 8000)
+    for node, pod in probe_pods.items():
+        refused_by(cluster, node, "leaves the node (pod)", in_pod(cluster, pod, script))
+        refused_by(cluster, node, "leaves the node (node process)", on_node(cluster, node, script))
+
+
 def test_a_service_address_without_a_service_is_refused_at_once(
     cluster: Cluster, probe_pods: dict[str, str]
 ) -> None:

@@ -17,12 +17,13 @@ import pytest
 
 from deploy.poller import Poller, Sample
 from localservers.ports import wait_until
-from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed
+from tests.utils.cluster import KUBECONFIG, NAMESPACE, URL, Cluster, Deployed
 from tests.utils.run import run
 from tests.utils.stack import total_visits
 
 REPLACED_WITHIN = 90  # seconds from a node's loss to three ready API pods elsewhere
 REJOINED_WITHIN = 120  # seconds from a node's start to Ready
+REFUSED = "Cannot evict pod as it would violate the pod's disruption budget"
 
 
 @pytest.fixture(autouse=True)
@@ -110,6 +111,26 @@ def spread_again(cluster: Cluster) -> None:
         )
 
 
+def crowd(cluster: Cluster, node: str) -> None:
+    """Two API pods on ``node``, the case a drain needs the budget for: with
+    every other node cordoned, the spread constraint (which honours the
+    cordon's taint) can only place the replacement of a pod deleted
+    elsewhere on ``node``."""
+    others = [other for other in cluster.nodes if other != node]
+    for other in others:
+        cluster.kubectl("cordon", other)
+    try:
+        [elsewhere, *_] = [p for p, where in ready_api_pods(cluster).items() if where != node]
+        cluster.kubectl("delete", "pod", elsewhere, "-n", NAMESPACE, "--wait=false")
+        wait_until(
+            lambda: len(pods_by_node(cluster, "api")[node]) == 2, 120, f"two API pods on {node}"
+        )
+        cluster.kubectl("rollout", "status", "deployment/api", "-n", NAMESPACE, "--timeout=300s")
+    finally:
+        for other in others:
+            cluster.kubectl("uncordon", other)
+
+
 def failed(samples: list[Sample]) -> list[Sample]:
     return [s for s in samples if s.status != 200]
 
@@ -118,13 +139,15 @@ def test_draining_a_worker_fails_no_request_and_keeps_the_budget(
     cluster: Cluster, deployed: Deployed
 ) -> None:
     node = victim(cluster)
+    crowd(cluster, node)
     before = total_visits(URL)
     try:
         with Poller(URL) as poller, fewest_available(cluster) as fewest:
             time.sleep(1)
-            cluster.kubectl(
-                "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"
-            )
+            drain = run(
+                cluster.kubectl_path, "--kubeconfig", str(KUBECONFIG), "drain", node,
+                "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s", timeout=330,
+            )  # fmt: skip
             cluster.kubectl(
                 "rollout", "status", "deployment/api", "-n", NAMESPACE, "--timeout=300s"
             )
@@ -143,7 +166,9 @@ def test_draining_a_worker_fails_no_request_and_keeps_the_budget(
     assert samples
     assert not failed(samples), failed(samples)[:5]
     assert after - before == sum(s.status == 200 for s in samples), "a visit was lost or doubled"
-    # The budget (2 of 3 API pods) held all along, and the node was emptied.
+    # The budget (2 of 3 API pods) held the second eviction back until the
+    # first pod's replacement was ready, and the node was emptied.
+    assert REFUSED in drain.stderr, drain.stderr
     assert fewest[0] >= 2, fewest
     assert left["items"] == []
     assert len(ready_api_pods(cluster)) == 3
