@@ -61,16 +61,19 @@ def node_ready(cluster: Cluster, node: str) -> bool:
 
 
 @contextmanager
-def fewest_available(cluster: Cluster) -> Iterator[list[int]]:
-    """The API Deployment's available replicas, sampled twice a second while
-    the block runs; yields a one-item list holding the fewest seen."""
+def fewest_ready(cluster: Cluster) -> Iterator[list[int]]:
+    """The API Deployment's ready replicas, sampled twice a second while the
+    block runs; yields a one-item list holding the fewest seen. Ready, as the
+    budget counts them: it ignores minReadySeconds, so a replacement counts
+    from its first ready probe (the evicted pod serves on through its 35 s
+    preStop meanwhile, so the balancer never runs short)."""
     fewest = [3]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             status = cluster.json("get", "deployment", "api", "-n", NAMESPACE)["status"]
-            fewest[0] = min(fewest[0], int(status.get("availableReplicas", 0)))
+            fewest[0] = min(fewest[0], int(status.get("readyReplicas", 0)))
             done.wait(0.5)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -142,7 +145,7 @@ def test_draining_a_worker_fails_no_request_and_keeps_the_budget(
     crowd(cluster, node)
     before = total_visits(URL)
     try:
-        with Poller(URL) as poller, fewest_available(cluster) as fewest:
+        with Poller(URL) as poller, fewest_ready(cluster) as fewest:
             time.sleep(1)
             drain = run(
                 cluster.kubectl_path, "--kubeconfig", str(KUBECONFIG), "drain", node,
