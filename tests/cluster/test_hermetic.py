@@ -134,12 +134,7 @@ def test_a_pod_cannot_open_a_connection_off_the_cluster(
 ) -> None:
     script = connect_script(listener.host, listener.port)
     for node, pod in probe_pods.items():
-        refused_by(
-            cluster,
-            node,
-            "leaves the node (pod)",
-            in_pod(cluster, pod, script),
-        )
+        refused_by(cluster, node, "leaves the node (pod)", in_pod(cluster, pod, script))
     assert listener.accepted == 0
 
 
@@ -148,12 +143,7 @@ def test_a_node_process_cannot_open_a_connection_off_the_cluster(
 ) -> None:
     script = connect_script(listener.host, listener.port)
     for node in cluster.nodes:
-        refused_by(
-            cluster,
-            node,
-            "leaves the node (node process)",
-            on_node(cluster, node, script),
-        )
+        refused_by(cluster, node, "leaves the node (node process)", on_node(cluster, node, script))
     assert listener.accepted == 0
 
 
@@ -176,12 +166,7 @@ def test_a_service_address_without_a_service_is_refused_at_once(
     # nothing and the packet would otherwise head for the host's default route.
     script = connect_script("10.96.255.254", 80)
     for node, pod in probe_pods.items():
-        refused_by(
-            cluster,
-            node,
-            "service address not translated",
-            in_pod(cluster, pod, script),
-        )
+        refused_by(cluster, node, "service address not translated", in_pod(cluster, pod, script))
 
 
 def test_names_outside_the_cluster_do_not_resolve_but_cluster_names_do(
