@@ -64,7 +64,7 @@ parse_args() {
         die "--nodes must be a whole number from 1 to $MAX_NODES, not '$node_count'"
     [[ $ready_timeout =~ ^[1-9][0-9]*$ ]] ||
         die "VC_CLUSTER_READY_TIMEOUT must be a whole number of seconds, not '$ready_timeout'"
-    [[ $subnet =~ ^(10|172|192)\.[0-9]{1,3}\.[0-9]{1,3}\.0/24$ ]] ||
+    [[ $subnet =~ ^(10\.[0-9]{1,3}|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.[0-9]{1,3}\.0/24$ ]] ||
         die "VC_CLUSTER_SUBNET must be a private /24 such as 172.29.0.0/24, not '$subnet'"
     address_prefix=${subnet%.0/24}
 }

@@ -6,6 +6,7 @@ per node."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.utils.run import run
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 
-def ready(node: dict) -> bool:  # type: ignore[type-arg]
+def ready(node: dict[str, Any]) -> bool:
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     return conditions.get("Ready") == "True"
 

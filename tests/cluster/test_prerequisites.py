@@ -56,7 +56,8 @@ def test_a_bad_node_count_or_subnet_is_one_line() -> None:
         assert f"--nodes must be a whole number from 1 to 5, not '{count}'" in one_error_line(
             bad.stderr
         )
-    env = {"VC_CLUSTER_SUBNET": "8.8.8.0/24"}
-    bad = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
-    assert bad.returncode != 0
-    assert "VC_CLUSTER_SUBNET must be a private /24" in one_error_line(bad.stderr)
+    for subnet in ("8.8.8.0/24", "172.200.0.0/24", "192.0.2.0/24", "172.29.0.0/16"):
+        env = {"VC_CLUSTER_SUBNET": subnet}
+        bad = run("bash", "cluster/up.sh", check=False, env=env, timeout=60)
+        assert bad.returncode != 0
+        assert "VC_CLUSTER_SUBNET must be a private /24" in one_error_line(bad.stderr)
