@@ -38,7 +38,7 @@ def victim(cluster: Cluster) -> str:
     on: defaultdict[str, set[str]] = defaultdict(set)  # component -> its nodes
     for pod in pods:
         on[pod["metadata"]["labels"].get("app.kubernetes.io/component")].add(
-            pod["spec"]["nodeName"]
+            pod["spec"].get("nodeName", "")
         )
     candidates = [w for w in cluster.workers if w in on["api"] and w not in on["db"]]
     assert candidates, f"no worker runs an API pod without the database: {on}"
@@ -86,17 +86,20 @@ def fewest_ready(cluster: Cluster) -> Iterator[list[int]]:
 
 
 def pods_by_node(cluster: Cluster, component: str) -> dict[str, list[str]]:
-    """Each node's pods of one component, not those being deleted."""
+    """Each node's pods of one component, not those being deleted; a pod the
+    scheduler has not placed yet is under ``""``."""
     placed: dict[str, list[str]] = {node: [] for node in cluster.nodes}
     selector = f"app.kubernetes.io/component={component}"
     for pod in cluster.json("get", "pods", "-n", NAMESPACE, "-l", selector)["items"]:
         if not pod["metadata"].get("deletionTimestamp"):
-            placed[pod["spec"]["nodeName"]].append(pod["metadata"]["name"])
+            node = pod["spec"].get("nodeName", "")
+            placed.setdefault(node, []).append(pod["metadata"]["name"])
     return placed
 
 
 def one_per_node(cluster: Cluster, component: str) -> bool:
-    return all(len(pods) == 1 for pods in pods_by_node(cluster, component).values())
+    placed = pods_by_node(cluster, component)
+    return set(placed) == set(cluster.nodes) and all(len(pods) == 1 for pods in placed.values())
 
 
 def spread_again(cluster: Cluster) -> None:
