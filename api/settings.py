@@ -24,8 +24,9 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    db_host: str = "db"
-    db_port: int = 3306
+    # (host, port) of each database server, in the order of preference: one
+    # server, or the nodes of a Galera cluster (see api/store.py).
+    db_servers: tuple[tuple[str, int], ...] = (("db", 3306),)
     db_name: str = "visits"
     db_user: str = "visits"
     # repr=False: a password must never reach a log line through a repr().
@@ -37,8 +38,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            db_host=_non_empty(env, "DB_HOST", "db"),
-            db_port=_port(env, "DB_PORT", 3306),
+            db_servers=_servers(env),
             db_name=_non_empty(env, "DB_NAME", "visits"),
             db_user=_non_empty(env, "DB_USER", "visits"),
             db_password=_password(env),
@@ -100,6 +100,26 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
         raise SettingsError(f"{name} must be a port number from 1 to 65535, got {value!r}")
     return int(value)
+
+
+def _servers(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    """DB_HOST: one host, or several separated by commas, each optionally with
+    its own ``:port`` (DB_PORT otherwise)."""
+    default_port = _port(env, "DB_PORT", 3306)
+    value = _non_empty(env, "DB_HOST", "db")
+    servers = []
+    for entry in value.split(","):
+        host, port = entry.strip(), str(default_port)
+        if ":" in host:
+            host, port = host.rsplit(":", 1)
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise SettingsError(
+                f"DB_HOST must be HOST or HOST:PORT, separated by commas, got {value!r}"
+            )
+        servers.append((host, int(port)))
+    if len(set(servers)) != len(servers):
+        raise SettingsError(f"DB_HOST names a server twice: {value!r}")
+    return tuple(servers)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -1,5 +1,5 @@
-"""The ``visits`` table: its schema, the statements run on it, and how a
-statement heals the table when it has been dropped."""
+"""The tables: their schemas, the statements run on them, and how a statement
+heals a table that has been dropped."""
 
 from __future__ import annotations
 
@@ -18,34 +18,69 @@ CREATE TABLE IF NOT EXISTS visits (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
 """
 
-# A batch of N visits (N >= 1) is one atomic statement; with autocommit it
-# holds the row lock only for its own duration, never across the read that
-# follows. Each visit is wholly in exactly one such statement.
-RECORD_VISITS = (
-    "INSERT INTO visits (replica, count) VALUES (%s, %s) ON DUPLICATE KEY UPDATE count = count + %s"
+# The batches stored, by the writer (one API process) and its batch number:
+# the proof that a batch committed. A batch whose outcome is unknown (the
+# connection broke after it was sent) is applied again with the same key: the
+# key makes the second application fail if the first committed, on this
+# server or, through Galera's certification, on any other. Each batch deletes
+# its writer's older rows, so a live writer keeps one row.
+BATCHES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS visit_batches (
+    writer  BINARY(16) NOT NULL,
+    seq     BIGINT UNSIGNED NOT NULL,
+    stored  TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (writer, seq)
+) ENGINE=InnoDB
+"""
+
+# A batch of N visits (N >= 1) in one transaction with its key, then a read,
+# sent as one multi-statement query: one round trip. The row lock is held
+# only for the transaction, never across the read. Each visit is wholly in
+# exactly one batch. Arguments: writer, seq, writer, seq, replica, N, N.
+RECORD_BATCH = (
+    "START TRANSACTION;"
+    " INSERT INTO visit_batches (writer, seq) VALUES (%s, %s);"
+    " DELETE FROM visit_batches WHERE writer = %s AND seq < %s;"
+    " INSERT INTO visits (replica, count) VALUES (%s, %s)"
+    " ON DUPLICATE KEY UPDATE count = count + %s;"
+    " COMMIT;"
+    " SELECT replica, count FROM visits ORDER BY first_seen, replica"
 )
 
 # The documented order: replicas in the order they were first seen, ties
 # broken by name, so the list only ever grows at the bottom.
 READ_COUNTS = "SELECT replica, count FROM visits ORDER BY first_seen, replica"
 
-# Readiness: the table is there and this user may read it (no rows fetched).
-TABLE_USABLE = "SELECT 1 FROM visits LIMIT 0"
+# Readiness: both tables are there and this user may use them (no rows fetched).
+TABLE_USABLE = "SELECT 1 FROM visits, visit_batches LIMIT 0"
+
+# Rows of writers gone for an hour (a process that stopped, or one that has
+# been idle): no batch of theirs can still be in doubt. Keeps the table small.
+FORGET_OLD_BATCHES = "DELETE FROM visit_batches WHERE stored < NOW(6) - INTERVAL 1 HOUR"
 
 
 def execute_healing(
     cursor: pymysql.cursors.Cursor, statement: str, args: tuple[object, ...] | None = None
 ) -> None:
-    """Execute ``statement``; if its table is missing, create it and execute once more.
+    """Execute ``statement``; if a table is missing, create it and execute once more.
 
-    Safe for a visit's INSERT too: a statement that found no table changed
-    nothing, so the second run is the only one that counts.
+    Safe for a batch too: the transaction that found no table is rolled back
+    before the CREATE (which would commit what it had done so far), so the
+    second run is the only one that counts.
     """
     try:
         cursor.execute(statement, args)
+        # The error of a later statement in a multi-statement query arrives
+        # with its result: read every result, keeping the last.
+        while cursor.nextset():
+            pass
     except pymysql.err.ProgrammingError as exc:
         if not exc.args or exc.args[0] != ER.NO_SUCH_TABLE:
             raise
-        log.warning("the visits table is missing: creating it again")
+        log.warning("a table is missing: creating it again")
+        cursor.execute("ROLLBACK")
         cursor.execute(SCHEMA)
+        cursor.execute(BATCHES_SCHEMA)
         cursor.execute(statement, args)
+        while cursor.nextset():
+            pass

@@ -9,7 +9,7 @@
 # real headless Chromium through chromedriver (tests/utils/browser.py).
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client python3-venv shellcheck curl vagrant wrk gcc libc6-dev libseccomp-dev chromium chromium-driver)
+packages=(mariadb-server mariadb-client galera-4 python3-venv shellcheck curl vagrant wrk gcc libc6-dev libseccomp-dev chromium chromium-driver)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -45,6 +45,7 @@ class MariaDBServer:
         self.user = pwd.getpwuid(os.getuid()).pw_name
 
     def _args(self) -> list[str]:
+        """mariadbd's command line: --no-defaults first, as it must be."""
         return [
             self.mariadbd,
             "--no-defaults",
@@ -59,9 +60,20 @@ class MariaDBServer:
             "--max-connections=500",
             f"--log-error={self.log_path}",
             f"--pid-file={self.workdir / 'mariadbd.pid'}",
+            *self.server_options(),
         ]
 
+    def server_options(self) -> list[str]:
+        """Options a kind of server adds (a Galera node: localservers/galera.py)."""
+        return []
+
     def initialize(self) -> None:
+        """A fresh data dir, the server started, and the application's user."""
+        self.install()
+        self.start()
+        self.create_user()
+
+    def install(self) -> None:
         subprocess.run(  # noqa: S603 - argv list, no shell
             [
                 self.install_db,
@@ -74,15 +86,18 @@ class MariaDBServer:
             check=True,
             capture_output=True,
         )
-        self.start()
+
+    def create_user(self) -> None:
         self.sql(
             f"CREATE USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}';"
             f"GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'127.0.0.1';"
         )
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self._args(), stdout=log, stderr=log)  # noqa: S603
+            self.process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+                [*self._args(), *options], stdout=log, stderr=log
+            )
         wait_until(self._answers, 60, f"mariadbd on port {self.port} (log: {self.log_path})")
 
     def _answers(self) -> bool:
@@ -102,6 +117,13 @@ class MariaDBServer:
         self.process.send_signal(signal.SIGCONT)  # a paused server cannot shut down
         self.process.terminate()
         self.process.wait(timeout=60)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to tidy up."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
         self.process = None
 
     def pause(self) -> None:

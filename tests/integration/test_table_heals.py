@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from api.table import BATCHES_SCHEMA, SCHEMA
 from deploy.api_client import request
 from localservers.mariadb import MariaDBServer
 from localservers.replica import Replica
@@ -41,7 +42,7 @@ def limited_replica(mariadb: MariaDBServer, database: str) -> Iterator[Replica]:
     """A replica whose user may use the table but not create it."""
     mariadb.sql(
         f"CREATE USER '{LIMITED_USER}'@'127.0.0.1' IDENTIFIED BY '{LIMITED_PASSWORD}';"
-        f"GRANT SELECT, INSERT, UPDATE ON `{database}`.* TO '{LIMITED_USER}'@'127.0.0.1';"
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{database}`.* TO '{LIMITED_USER}'@'127.0.0.1';"
     )
     env = {
         **integration_env(mariadb, database),
@@ -60,12 +61,7 @@ def limited_replica(mariadb: MariaDBServer, database: str) -> Iterator[Replica]:
 def test_while_the_table_cannot_be_created_visits_fail_and_readyz_says_not_ready(
     mariadb: MariaDBServer, database: str, limited_replica: Replica
 ) -> None:
-    mariadb.sql(
-        "CREATE TABLE visits (replica VARCHAR(253) NOT NULL PRIMARY KEY,"
-        " count BIGINT UNSIGNED NOT NULL,"
-        " first_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))",
-        database,
-    )
+    mariadb.sql(f"{SCHEMA}; {BATCHES_SCHEMA}", database)
     assert visit(limited_replica, 5) == 5
     assert request(f"{limited_replica.url}/readyz").status == 200
 

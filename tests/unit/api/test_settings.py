@@ -11,8 +11,7 @@ from api.settings import ServerSettings, Settings, SettingsError
 def test_defaults_follow_the_design_table() -> None:
     settings = Settings.from_env({})
     assert settings == Settings(
-        db_host="db",
-        db_port=3306,
+        db_servers=(("db", 3306),),
         db_name="visits",
         db_user="visits",
         db_password="",
@@ -33,15 +32,23 @@ def test_every_variable_is_read() -> None:
             "REPLICA_NAME": "pod-abc",
         }
     )
-    assert (settings.db_host, settings.db_port, settings.db_name, settings.db_user) == (
-        "mariadb.internal",
-        3307,
+    assert (settings.db_servers, settings.db_name, settings.db_user) == (
+        (("mariadb.internal", 3307),),
         "counts",
         "counter",
     )
     assert settings.db_password == "s3cret"
     assert settings.db_connect_timeout == 1.5
     assert settings.replica_name == "pod-abc"
+
+
+def test_db_host_may_name_the_nodes_of_a_cluster_each_with_a_port() -> None:
+    env = {"DB_HOST": "galera-0.galera, galera-1.galera,127.0.0.1:3307", "DB_PORT": "3310"}
+    assert Settings.from_env(env).db_servers == (
+        ("galera-0.galera", 3310),
+        ("galera-1.galera", 3310),
+        ("127.0.0.1", 3307),
+    )
 
 
 def test_password_never_appears_in_repr() -> None:
@@ -64,6 +71,10 @@ def test_password_file_is_read_without_its_trailing_newline(tmp_path: Path) -> N
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT must be a number of seconds above 0"),
         ({"DB_CONNECT_TIMEOUT": "nan"}, "DB_CONNECT_TIMEOUT must be a number of seconds above 0"),
         ({"DB_HOST": "  "}, "DB_HOST must not be blank"),
+        ({"DB_HOST": "db-0,,db-1"}, "DB_HOST must be HOST or HOST:PORT, separated by commas"),
+        ({"DB_HOST": "db-0:mysql"}, "DB_HOST must be HOST or HOST:PORT, separated by commas"),
+        ({"DB_HOST": "db-0:0"}, "DB_HOST must be HOST or HOST:PORT, separated by commas"),
+        ({"DB_HOST": "db-0,db-0:3306"}, "DB_HOST names a server twice: 'db-0,db-0:3306'"),
         (
             {"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/run/secrets/db"},
             "DB_PASSWORD and DB_PASSWORD_FILE are both set; set only one",
