@@ -7,9 +7,9 @@
   cluster, with ``image_loader`` and ``db_credentials``.
 - ``drill`` (``invoke k8s-drill``): the drills under ``poller``'s polling
   client, judged in a ``drill_report``; ``vagrant``: ``invoke vagrant-*``.
-- Shared: ``options`` (each task's options, declared once), ``commands`` (the
-  runner: every step printed, then run, or only printed in a dry run),
-  ``api_client`` (the one HTTP client, the tests' too), ``errors`` and ``tools``.
+- Shared: ``options`` (each task's options, declared once), ``commands`` (tools
+  found, every step printed then run, or only printed in a dry run; errors in
+  one line) and ``api_client`` (the one HTTP client, the tests' too).
 
 Everything but ``k8s_gen`` and its helpers uses only the standard library, so the VM's
 provisioning runs it with the system ``python3``, without the dev venv.

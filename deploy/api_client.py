@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api.greeting import count_lines
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 
 # The API's NodePort on a cluster's node, where the deploy and drill tasks look.
 DEFAULT_URL = "http://127.0.0.1:30001/"

@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deploy import k8s_secret
-from deploy.commands import Argv, Kubectl, Runner
-from deploy.errors import DeployError
+from deploy.commands import Argv, DeployError, Kubectl, Runner
 
 # Which Secret key is whose password. The user's name comes from the db
 # container's own environment (MARIADB_USER), so it cannot drift.

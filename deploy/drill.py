@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 from deploy import api_client, options
 from deploy.api_client import DEFAULT_URL, REPLICAS, lost_counts, path_url
-from deploy.commands import Kubectl, Runner
+from deploy.commands import DeployError, Kubectl, Runner, exit_status
 from deploy.drill_report import DrillReport
-from deploy.errors import DeployError, exit_status
 from deploy.k8s_deploy import API_SELECTOR, APP_SELECTOR
 from deploy.options import Option
 from deploy.poller import Poller, outcomes_over

@@ -21,8 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.commands import Argv, Runner
-from deploy.errors import DeployError
+from deploy.commands import Argv, DeployError, Runner
 
 LOADERS = ("local", "kind", "k3d", "minikube", "k3s", "none")
 LOCAL_CONTEXT = "visit-counter-local"

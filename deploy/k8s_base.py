@@ -32,7 +32,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 
 Obj = dict[str, Any]
 

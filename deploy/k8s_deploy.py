@@ -24,12 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy import db_credentials, image_loader, options, tools
+from deploy import db_credentials, image_loader, options
 from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
-from deploy.commands import Kubectl, Runner
-from deploy.errors import DeployError, exit_status
+from deploy.commands import KUBECTL, DeployError, Kubectl, Runner, exit_status, find_tool
 from deploy.options import Option
-from deploy.tools import find_tool
 
 API_IMAGE = "visit-counter-api:dev"
 # On the API's pod template: the image ID it should run. The tag stays
@@ -113,7 +111,7 @@ def preflight(run: Deploy) -> None:
     runs nothing, so needs nothing)."""
     runner, dry_run = run.runner, run.runner.dry_run
     if not dry_run:
-        find_tool(run.kubectl.executable, f"{tools.KUBECTL}, or pass --kubectl")
+        find_tool(run.kubectl.executable, f"{KUBECTL}, or pass --kubectl")
     view = run.kubectl("config", "view", "--minify", "--output", "jsonpath={..namespace}")
     run.namespace = run.namespace or runner.output(view).strip() or "default"
     context, chosen = "", run.loader

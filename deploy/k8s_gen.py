@@ -29,8 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy import tools
-from deploy.errors import DeployError, exit_status
+from deploy.commands import KUBECTL, DeployError, exit_status, find_tool
 from deploy.k8s_base import Obj, base_objects, check_rendered
 from deploy.k8s_secret import SECRET_ENV, secret_values, staged_file, write_secret_env
 from deploy.kompose import KOMPOSE_VERSION, find_kompose, run_kompose
@@ -141,7 +140,7 @@ def generate(
     compose_file = repo / "compose.yaml"
     if not compose_file.is_file():
         raise DeployError(f"{compose_file} not found")
-    kompose_path, kubectl_path = find_kompose(kompose), tools.find_tool(kubectl, tools.KUBECTL)
+    kompose_path, kubectl_path = find_kompose(kompose), find_tool(kubectl, KUBECTL)
     with tempfile.TemporaryDirectory(prefix="k8s-gen.") as tmp:
         objects = run_kompose(compose_file, kompose_path, Path(tmp))
     variables = {service: list(env) for service, env in SECRET_ENV.items()}

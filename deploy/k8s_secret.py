@@ -33,7 +33,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from deploy.errors import DeployError, exit_status
+from deploy.commands import DeployError, exit_status
 
 # The Secret's keys, named as in .env and compose.yaml. Only the passwords are
 # secret; the database and user names are ordinary settings in the manifests.

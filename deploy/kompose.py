@@ -18,8 +18,7 @@ from typing import Any
 
 import yaml
 
-from deploy.errors import DeployError
-from deploy.tools import find_tool
+from deploy.commands import DeployError, find_tool
 
 KOMPOSE_VERSION = "1.38.0"
 KOMPOSE_INSTALL = "sudo bash ci/install-kompose.sh"

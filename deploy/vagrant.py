@@ -19,9 +19,8 @@ from pathlib import Path
 from deploy import db_credentials, options
 from deploy import drill as drills
 from deploy.api_client import Survey
-from deploy.commands import Argv, Kubectl, Runner
+from deploy.commands import Argv, DeployError, Kubectl, Runner, exit_status
 from deploy.drill_report import DrillReport
-from deploy.errors import DeployError, exit_status
 from deploy.k8s_deploy import show_replicas
 from deploy.k8s_secret import write_private_file
 from deploy.options import Option

@@ -11,7 +11,7 @@ import pytest
 
 from deploy import api_client, vagrant
 from deploy.api_client import lost_counts
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 from localservers.ports import free_port
 from tests.utils.fake_api import FakeApi, rotating
 

@@ -17,9 +17,8 @@ from collections.abc import Callable
 import pytest
 
 from deploy import drill
-from deploy.commands import Kubectl, Runner, print_only
+from deploy.commands import DeployError, Kubectl, Runner, print_only
 from deploy.drill_report import DrillReport
-from deploy.errors import DeployError
 from tests.utils.fake_api import FakeApi
 from tests.utils.scripted import Answer, Scripted
 

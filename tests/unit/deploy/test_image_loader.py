@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy import image_loader
-from deploy.commands import Argv, Runner
-from deploy.errors import DeployError
+from deploy.commands import Argv, DeployError, Runner
 from deploy.image_loader import Loader, Step
 from localservers.project import REPO_ROOT
 from tests.utils.scripted import Answer, Scripted

@@ -16,10 +16,8 @@ import pytest
 
 from deploy import db_credentials, k8s_deploy
 from deploy.api_client import Survey
-from deploy.commands import Kubectl, Runner, print_only
-from deploy.errors import CommandFailed, DeployError
+from deploy.commands import CommandFailed, DeployError, Kubectl, Runner, ToolMissing, print_only
 from deploy.k8s_deploy import Deploy
-from deploy.tools import ToolMissing
 from localservers.project import REPO_ROOT
 from tests.utils.fake_api import FakeApi, rotating
 from tests.utils.scripted import Scripted

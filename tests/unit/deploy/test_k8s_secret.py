@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 from deploy.k8s_secret import (
     compose_config_command,
     render_secret_env,
