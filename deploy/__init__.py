@@ -6,7 +6,7 @@
 - ``k8s_deploy`` (``invoke k8s-deploy``): the one deploy path for every
   cluster, with ``image_loader`` and ``db_credentials``.
 - ``drill`` (``invoke k8s-drill``): the drills under ``poller``'s polling
-  client, judged in a ``drill_report``; ``vagrant``: ``invoke vagrant-*``.
+  client, which also judges what it saw; ``vagrant``: ``invoke vagrant-*``.
 - Shared: ``options`` (each task's options, declared once), ``commands`` (tools
   found, every step printed then run, or only printed in a dry run; errors in
   one line) and ``api_client`` (the one HTTP client, the tests' too).

@@ -161,15 +161,6 @@ def wait_for_replicas(
     )
 
 
-def lost_counts(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, tuple[int, int]]:
-    """Replicas whose count went down or disappeared: ``{name: (before, after)}``."""
-    return {
-        name: (count, after.get(name, 0))
-        for name, count in before.items()
-        if after.get(name, 0) < count
-    }
-
-
 def format_counts(visits: Mapping[str, int]) -> str:
     """The counts as the API's plain-text form lists them."""
     return "\n".join(count_lines(visits.items()))

@@ -24,12 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from deploy import api_client, options
-from deploy.api_client import DEFAULT_URL, REPLICAS, lost_counts, path_url
+from deploy.api_client import DEFAULT_URL, REPLICAS, path_url
 from deploy.commands import DeployError, Kubectl, Runner, exit_status
-from deploy.drill_report import DrillReport
 from deploy.k8s_deploy import API_SELECTOR, APP_SELECTOR
 from deploy.options import Option
-from deploy.poller import Poller, outcomes_over
+from deploy.poller import DrillReport, Poller, lost_counts, outcomes_over
 
 BALANCER_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=balancer"
 DB_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=db"

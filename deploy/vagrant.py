@@ -20,10 +20,10 @@ from deploy import db_credentials, options
 from deploy import drill as drills
 from deploy.api_client import Survey
 from deploy.commands import Argv, DeployError, Kubectl, Runner, exit_status
-from deploy.drill_report import DrillReport
 from deploy.k8s_deploy import show_replicas
 from deploy.k8s_secret import write_private_file
 from deploy.options import Option
+from deploy.poller import DrillReport
 
 # The host side of the VM's forwarded port (Vagrantfile: host 8000 -> guest
 # NodePort 30001), the same URL Compose serves.

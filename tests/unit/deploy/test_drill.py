@@ -18,7 +18,7 @@ import pytest
 
 from deploy import drill
 from deploy.commands import DeployError, Kubectl, Runner, print_only
-from deploy.drill_report import DrillReport
+from deploy.poller import DrillReport
 from tests.utils.fake_api import FakeApi
 from tests.utils.scripted import Answer, Scripted
 
