@@ -1,6 +1,6 @@
 """Deployment tooling: the logic behind tasks.py's Kubernetes and VM tasks.
 
-- ``k8s_gen`` (``invoke k8s-gen``): compose.yaml -> ``kompose`` -> ``k8s/base/``,
+- ``k8s_gen`` (``invoke k8s-gen``): compose.yaml -> kompose -> ``k8s/base/``,
   with ``k8s_base`` doing only what kustomize cannot, and ``k8s_secret``
   writing the gitignored ``k8s/secret.env``.
 - ``k8s_deploy`` (``invoke k8s-deploy``): the one deploy path for every
