@@ -4,7 +4,7 @@
   with ``k8s_base`` doing only what kustomize cannot, and ``k8s_secret``
   writing the gitignored ``k8s/secret.env``.
 - ``k8s_deploy`` (``invoke k8s-deploy``): the one deploy path for every
-  cluster, with ``image_loader`` and ``db_credentials``.
+  cluster, with ``image_loader`` and ``k8s_secret``'s password check.
 - ``drill`` (``invoke k8s-drill``): the drills under ``poller``'s polling
   client, which also judges what it saw; ``vagrant``: ``invoke vagrant-*``.
 - Shared: ``options`` (each task's options, declared once), ``commands`` (tools

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy import db_credentials, image_loader, options
+from deploy import image_loader, k8s_secret, options
 from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
 from deploy.commands import KUBECTL, DeployError, Kubectl, Runner, exit_status, find_tool
 from deploy.options import Option
@@ -93,7 +93,7 @@ class Deploy:
         return cls(runner, kubectl, repo=repo, **args)
 
     def path(self, relative: str) -> str:
-        return db_credentials.shown(self.repo, relative)
+        return k8s_secret.shown(self.repo, relative)
 
 
 def node_ports(k8s_dir: Path) -> set[int]:
@@ -137,8 +137,8 @@ def preflight(run: Deploy) -> None:
 
 
 def check_credentials(run: Deploy) -> None:
-    secret_env = db_credentials.ensure_secret_env(run.runner, run.repo)
-    db_credentials.check(run.runner, run.kubectl, run.namespace, secret_env)
+    secret_env = k8s_secret.ensure_secret_env(run.runner, run.repo)
+    k8s_secret.check(run.runner, run.kubectl, run.namespace, secret_env)
 
 
 def check_node_ports(run: Deploy) -> None:

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy import db_credentials, options
 from deploy import drill as drills
+from deploy import k8s_secret, options
 from deploy.api_client import Survey
 from deploy.commands import Argv, DeployError, Kubectl, Runner, exit_status
 from deploy.k8s_deploy import show_replicas
@@ -110,7 +110,7 @@ def deploy(runner: Runner, state: str = "", url: str = URL, timeout: float = 180
             )
     # The VM has no Docker Compose to resolve the passwords: the host writes
     # k8s/secret.env before the VM boots or syncs, and rsync copies it in.
-    db_credentials.ensure_secret_env(runner, Path("."))
+    k8s_secret.ensure_secret_env(runner, Path("."))
     # `vagrant up` boots (or creates) the VM and provisions it: the
     # Vagrantfile's provisioner runs on every `up`. A running VM gets the
     # current tree (rsync is one-way and only automatic on `up`) and is
