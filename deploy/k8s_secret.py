@@ -1,26 +1,19 @@
 """The database passwords: ``k8s/secret.env`` written as Compose resolves
 them, and checked against the running database before a deploy.
 
-    python3 -m deploy.k8s_secret            # k8s/secret.env from .env, or the dev defaults
-    python3 -m deploy.k8s_secret --env-file prod.env --output /tmp/secret.env
+    python3 -m deploy.k8s_secret [--env-file prod.env] [--output PATH]
 
-``docker compose config --format json`` interpolates compose.yaml from the
-shell's environment and ``.env`` (or ``--env-file``) exactly as ``docker
-compose up`` does, so Compose and Kubernetes always get the same password. It
-needs Docker Compose v2, not the Engine. The Vagrant VM has no Compose: the
-host writes the file (``invoke k8s-gen``, ``invoke vagrant-deploy``) and rsync
-copies it in. ``k8s/secret.env`` is gitignored; no value reaches a committed file.
+``docker compose config`` interpolates compose.yaml from the environment and
+``.env`` exactly as ``docker compose up`` does, so Compose and Kubernetes get
+the same password. The Vagrant VM has no Compose: the host writes the file
+and rsync copies it in. The format is kustomize's ``envs`` file: ``KEY=VALUE``
+lines, the value verbatim (no quoting, so no newline nor edge white space);
+a script may write it: ``printf 'DB_PASSWORD=%s\\nDB_ROOT_PASSWORD=%s\\n' "$pw" "$root_pw"``.
 
-The format is kustomize's ``envs`` file: one ``KEY=VALUE`` line per key, the
-value verbatim to the end of the line (no quoting), so it can hold no newline
-nor leading or trailing white space. A shell script may write it, e.g.
-``printf 'DB_PASSWORD=%s\\nDB_ROOT_PASSWORD=%s\\n' "$pw" "$root_pw" >k8s/secret.env``.
-
-MariaDB applies its passwords only when it initialises an empty data
-directory, so a changed file would roll the API onto a password the existing
-database refuses, and the rollout would stall: :func:`check` asks the running
-database first. The passwords travel on the exec's stdin, never in an argv
-or a log line; inside the container only the client's ``MYSQL_PWD`` sees them.
+MariaDB applies passwords only when it initialises an empty volume, so a
+changed file would roll the API onto a password the database refuses and
+stall the rollout: :func:`check` asks the running database first, with the
+passwords on the exec's stdin, never in an argv or a log line.
 
 Standard library only: ``deploy.k8s_deploy`` imports it inside the VM.
 """
@@ -40,14 +33,12 @@ from pathlib import Path
 
 from deploy.commands import Argv, DeployError, Kubectl, Runner, exit_status
 
-# Only the passwords are secret; the database and user names are ordinary
-# settings in the manifests. Each key's account: the user's name comes from
-# the db container's own environment (MARIADB_USER), so it cannot drift.
+# Only the passwords are secret (names are ordinary settings). Each one's
+# account: the user's name comes from the db container's MARIADB_USER.
 ACCOUNTS = {"DB_PASSWORD": "'{user}'@'%'", "DB_ROOT_PASSWORD": "'root'@'%'"}
 SECRET_KEYS = tuple(ACCOUNTS)
-# Which compose.yaml variable of which service carries which key. In
-# Kubernetes each becomes NAME_FILE, the path of the key's mounted file
-# (k8s/patches/); deploy.k8s_base takes the literal out of the base.
+# Which compose.yaml variable of which service carries which key; in
+# Kubernetes each becomes NAME_FILE, the key's mounted file (k8s/patches/).
 SECRET_ENV: Mapping[str, Mapping[str, str]] = {
     "api": {"DB_PASSWORD": "DB_PASSWORD"},
     "db": {"MARIADB_PASSWORD": "DB_PASSWORD", "MARIADB_ROOT_PASSWORD": "DB_ROOT_PASSWORD"},
@@ -103,7 +94,6 @@ def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str
 
 
 def secret_values_from_config(config: Mapping[str, object]) -> dict[str, str]:
-    """The Secret's values from a resolved compose config, checked."""
     services = config.get("services")
     values: dict[str, str] = {}
     for service, variables in SECRET_ENV.items():
@@ -137,7 +127,7 @@ def render_secret_env(values: Mapping[str, str]) -> str:
 
 
 def read_secret_env(path: Path) -> dict[str, str]:
-    """As kustomize reads an ``envs`` file: ``#`` lines and blank lines skipped."""
+    """As kustomize reads it: ``#`` lines and blank lines skipped."""
     lines = (line.lstrip() for line in path.read_text(encoding="utf-8").splitlines())
     pairs = (line.partition("=") for line in lines if line and not line.startswith("#"))
     return {key: value for key, _, value in pairs}
@@ -173,8 +163,7 @@ def shown(repo: Path, relative: str) -> str:
 
 
 def ensure_secret_env(runner: Runner, repo: Path) -> Path:
-    """k8s/secret.env; when missing, written with the passwords Compose would
-    hand the containers."""
+    """k8s/secret.env, written first when missing."""
     path, secret = repo / "k8s" / "secret.env", shown(repo, "k8s/secret.env")
     if path.exists() and path.stat().st_size > 0:
         runner.note(f"using {secret}")
