@@ -91,121 +91,67 @@ def pick_pod(pods: Sequence[str], replica: str) -> str:
     return replica if replica in pods else pods[0]
 
 
-Action = Callable[[Poller, DrillReport], None]
-
-
-def _run_polled(target: DrillTarget, name: str, allow_503: bool, action: Action) -> DrillReport:
-    """Counts before, ``action`` under the poller, three replicas again, counts after."""
-    runner, url = target.runner, target.url
-    report = DrillReport(name, dry_run=runner.dry_run)
-    runner.say(f"== drill {name}")
-    visits = path_url(url, "/visits")
-    before = runner.act(f"GET {visits}: the counts before", lambda: api_client.counts(url))
-    report.before = before or {}
-    poller = Poller(url, max_seconds=3 * target.timeout + target.outage_seconds + 60)
-    runner.act(
-        f"poll GET {url} every 50 ms (new connection each) until the drill ends", poller.start
+def pod_delete(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    answered = target.runner.act(
+        f"GET {target.url}: which replica answers", lambda: api_client.visit(target.url).replica
     )
-    try:
-        action(poller, report)
-        survey = runner.act(
-            f"GET {url} until {REPLICAS} distinct replicas answer again",
-            lambda: api_client.wait_for_replicas(url, REPLICAS, target.timeout, say=runner.say),
-        )
-    finally:
-        poller.stop()
-    if survey is None:  # a dry run: nothing was measured
-        return report
-    report.replicas_after = survey.replicas
-    report.record(poller.samples, allow_503)
-    report.after = api_client.counts(url)
-    report.lost = lost_counts(report.before, report.after)
-    return report
+    pod = pick_pod(target.pods(API_SELECTOR, "<replica-that-answered>"), answered or "")
+    target.run("delete", "pod", pod)
+    target.rollout_status("deployment/api")
+    target.run("get", "pods", "--selector", API_SELECTOR, "--output=wide")
+    report.deleted = pod
 
 
-def pod_delete(target: DrillTarget) -> DrillReport:
-    deleted: list[str] = []
-
-    def action(poller: Poller, report: DrillReport) -> None:
-        answered = target.runner.act(
-            f"GET {target.url}: which replica answers", lambda: api_client.visit(target.url).replica
-        )
-        pod = pick_pod(target.pods(API_SELECTOR, "<replica-that-answered>"), answered or "")
-        target.run("delete", "pod", pod)
-        target.rollout_status("deployment/api")
-        target.run("get", "pods", "--selector", API_SELECTOR, "--output=wide")
-        deleted.append(pod)
-
-    report = _run_polled(target, "pod-delete", False, action)
-    if set(deleted) & set(report.replicas_after):
-        report.problems.append(f"{deleted[0]} still answered after it was deleted")
-    return report
+def rollout(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    old_pods = target.pods(API_SELECTOR, "<api-pods>")
+    target.run("rollout", "restart", "deployment/api")
+    target.rollout_status("deployment/api")
+    # The rollout is "complete" as soon as the last new pod is ready, when
+    # the last old pod has only begun to terminate: keep polling until every
+    # old pod is gone, so its whole shutdown is under the client.
+    target.run("wait", "--for=delete", *(f"pod/{p}" for p in old_pods), target.wait_flag())
 
 
-def rollout(target: DrillTarget) -> DrillReport:
-    def action(poller: Poller, report: DrillReport) -> None:
-        old_pods = target.pods(API_SELECTOR, "<api-pods>")
-        target.run("rollout", "restart", "deployment/api")
-        target.rollout_status("deployment/api")
-        # The rollout is "complete" as soon as the last new pod is ready, when
-        # the last old pod has only begun to terminate: keep polling until
-        # every old pod is gone, so its whole shutdown is under the client.
-        target.run("wait", "--for=delete", *(f"pod/{p}" for p in old_pods), target.wait_flag())
-
-    return _run_polled(target, "rollout", False, action)
+def balancer_delete(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    pods = target.pods(BALANCER_SELECTOR, "<balancer-pod>")
+    if not pods:
+        raise DeployError(f"no pod labelled {BALANCER_SELECTOR}: is it deployed?")
+    # --wait=false, then a wait for its deletion: the poller covers the whole
+    # shutdown (preStop, HAProxy finishing what is in flight).
+    target.run("delete", "pod", pods[0], "--wait=false")
+    target.run("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag())
+    target.rollout_status("deployment/balancer")
 
 
-def balancer_delete(target: DrillTarget) -> DrillReport:
-    def action(poller: Poller, report: DrillReport) -> None:
-        pods = target.pods(BALANCER_SELECTOR, "<balancer-pod>")
-        if not pods:
-            raise DeployError(f"no pod labelled {BALANCER_SELECTOR}: is it deployed?")
-        # --wait=false, then a wait for its deletion: the poller covers the
-        # whole shutdown (preStop, HAProxy finishing what is in flight).
-        target.run("delete", "pod", pods[0], "--wait=false")
-        target.run("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag())
-        target.rollout_status("deployment/balancer")
-
-    return _run_polled(target, "balancer-delete", False, action)
-
-
-def db_outage(target: DrillTarget) -> DrillReport:
+def db_outage(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
     url, healthz_url = target.url, path_url(target.url, "/healthz")
+    target.run("scale", "deployment/db", "--replicas=0")
+    target.run("wait", "--for=delete", "pod", "--selector", DB_SELECTOR, target.wait_flag())
+    down_at = poller.now()
 
-    def action(poller: Poller, report: DrillReport) -> None:
-        target.run("scale", "deployment/db", "--replicas=0")
-        target.run("wait", "--for=delete", "pod", "--selector", DB_SELECTOR, target.wait_flag())
-        down_at = poller.now()
+    def hold() -> None:
+        healthz = sorted(outcomes_over(healthz_url, target.outage_seconds).items())
+        if [outcome for outcome, _ in healthz] != ["200"]:
+            seen = ", ".join(f"{outcome}: {n}" for outcome, n in healthz)
+            report.problems.append(f"GET /healthz during the outage: {seen}")
+        if not any(s.status == 503 and s.retry_after for s in poller.samples if s.at >= down_at):
+            report.problems.append("GET / never answered 503 with Retry-After in the outage")
 
-        def hold() -> None:
-            healthz = sorted(outcomes_over(healthz_url, target.outage_seconds).items())
-            if [outcome for outcome, _ in healthz] != ["200"]:
-                seen = ", ".join(f"{outcome}: {n}" for outcome, n in healthz)
-                report.problems.append(f"GET /healthz during the outage: {seen}")
-            outage = [s for s in poller.samples if s.at >= down_at]
-            if not any(s.status == 503 and s.retry_after for s in outage):
-                report.problems.append("GET / never answered 503 with Retry-After in the outage")
-
-        target.runner.act(
-            f"hold the database down {target.outage_seconds:.0f}s: GET {url} must answer 503 "
-            f"with Retry-After, GET {healthz_url} 200",
-            hold,
-        )
-        target.run("scale", "deployment/db", "--replicas=1")
-        _recovery(target, poller, report, poller.now(), RECOVERY_LIMIT)
-        target.rollout_status("deployment/db")
-
-    return _run_polled(target, "db-outage", True, action)
+    target.runner.act(
+        f"hold the database down {target.outage_seconds:.0f}s: GET {url} must answer 503 "
+        f"with Retry-After, GET {healthz_url} 200",
+        hold,
+    )
+    target.run("scale", "deployment/db", "--replicas=1")
+    _recovery(target, poller, report, poller.now(), RECOVERY_LIMIT)
+    target.rollout_status("deployment/db")
 
 
-def db_restart(target: DrillTarget) -> DrillReport:
-    def action(poller: Poller, report: DrillReport) -> None:
-        target.run("delete", "pod", "--selector", DB_SELECTOR)
-        back_at = poller.now()
-        target.rollout_status("deployment/db")
-        _recovery(target, poller, report, back_at, None)
-
-    return _run_polled(target, "db-restart", True, action)
+def db_restart(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    target.run("delete", "pod", "--selector", DB_SELECTOR)
+    back_at = poller.now()
+    target.rollout_status("deployment/db")
+    _recovery(target, poller, report, back_at, None)
 
 
 def _recovery(
@@ -224,13 +170,48 @@ def _recovery(
     target.runner.act(f"GET {target.url} until it answers 200 again{within}", measure)
 
 
-RUNNERS: dict[str, Callable[[DrillTarget], DrillReport]] = {
-    "pod-delete": pod_delete,
-    "rollout": rollout,
-    "balancer-delete": balancer_delete,
-    "db-outage": db_outage,
-    "db-restart": db_restart,
+# Each drill, and whether a 503 with Retry-After is an allowed answer in it.
+RUNNERS: dict[str, tuple[Callable[[DrillTarget, Poller, DrillReport], None], bool]] = {
+    "pod-delete": (pod_delete, False),
+    "rollout": (rollout, False),
+    "balancer-delete": (balancer_delete, False),
+    "db-outage": (db_outage, True),
+    "db-restart": (db_restart, True),
 }
+
+
+def run_drill(name: str, target: DrillTarget) -> DrillReport:
+    """Counts before, the drill under the poller, three replicas again, counts after."""
+    (action, allow_503), runner, url = RUNNERS[name], target.runner, target.url
+    report = DrillReport(name, dry_run=runner.dry_run)
+    runner.say(f"== drill {name}")
+    visits = path_url(url, "/visits")
+    report.before = (
+        runner.act(f"GET {visits}: the counts before", lambda: api_client.counts(url)) or {}
+    )
+    poller = Poller(url, max_seconds=3 * target.timeout + target.outage_seconds + 60)
+    runner.act(
+        f"poll GET {url} every 50 ms (new connection each) until the drill ends", poller.start
+    )
+    try:
+        action(target, poller, report)
+        survey = runner.act(
+            f"GET {url} until {REPLICAS} distinct replicas answer again",
+            lambda: api_client.wait_for_replicas(url, REPLICAS, target.timeout, say=runner.say),
+        )
+    finally:
+        poller.stop()
+    if survey is None:  # a dry run: nothing was measured
+        return report
+    report.replicas_after = survey.replicas
+    if report.deleted in report.replicas_after:
+        report.problems.append(f"{report.deleted} still answered after it was deleted")
+    report.record(poller.samples, allow_503)
+    report.after = api_client.counts(url)
+    report.lost = lost_counts(report.before, report.after)
+    return report
+
+
 DRILLS = tuple(RUNNERS)
 DRILL = Option("drill", "", f"comma-separated drills, from {', '.join(DRILLS)} (default: all)")
 TIMEOUT = Option("timeout", 180, "seconds for each wait (a rollout, three replicas, recovery)")
@@ -256,7 +237,7 @@ def run_drills(names: Sequence[str], target: DrillTarget) -> list[DrillReport]:
     reports = []
     for name in names:
         try:
-            reports.append(RUNNERS[name](target))
+            reports.append(run_drill(name, target))
         except DeployError as exc:
             raise DeployError(f"{name}: {exc}") from exc
         target.runner.say(reports[-1].summary())

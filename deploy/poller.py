@@ -154,6 +154,7 @@ class DrillReport:
     lost: dict[str, tuple[int, int]] = field(default_factory=dict)
     recovery_seconds: float | None = None
     replicas_after: list[str] = field(default_factory=list)  # answering at the end
+    deleted: str = ""  # a pod the drill deleted, which must not be among them
     problems: list[str] = field(default_factory=list)  # checks besides the polling
     dry_run: bool = False
 
