@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.greeting import count_lines
 from deploy.commands import DeployError
 
 # The API's NodePort on a cluster's node, where the deploy and drill tasks look.
@@ -154,8 +153,3 @@ def wait_for_replicas(
         f"{url} ({', '.join(survey.replicas) or 'none'}) in {survey.requests} successful "
         "request(s)" + f"; last error: {last_error}" * bool(last_error) + f". {hint}" * bool(hint)
     )
-
-
-def format_counts(visits: Mapping[str, int]) -> str:
-    """The counts as the API's plain-text form lists them."""
-    return "\n".join(count_lines(visits.items()))

@@ -53,10 +53,6 @@ class Loader:
     cluster: str = ""
     node_ids: tuple[str, ...] = ()
 
-    def nodes(self) -> tuple[str, ...]:
-        """Where the steps run, one by one: the local cluster's nodes, else one place."""
-        return self.node_ids if self.kind == "local" else ("",)
-
     def tools(self) -> dict[str, str]:
         """The programs the steps run, with how to install each."""
         names = [] if self.kind == "none" else ["docker", self.kind]
@@ -180,7 +176,7 @@ def load_images(runner: Runner, loader: Loader, images: list[str], built: str) -
             runner.run(["docker", "pull", image])
             found = runner.output(inspect_command(image))
         ids[image] = image_id(image, found)
-    for node in loader.nodes():
+    for node in loader.node_ids if loader.kind == "local" else ("",):  # "": one place
         listing_command = loader.listing_command(node)
         listing = runner.probe(listing_command) if listing_command else None
         for image, loaded_id in ids.items():

@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.greeting import count_lines
 from deploy import image_loader, k8s_secret, options
-from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
+from deploy.api_client import REPLICAS, Survey, wait_for_replicas
 from deploy.commands import KUBECTL, DeployError, Kubectl, Runner, exit_status, find_tool
 from deploy.options import Option
 
@@ -219,7 +220,7 @@ def show_replicas(runner: Runner, url: str, timeout: float, hint: str) -> Survey
         runner.say(
             f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:"
         )
-        runner.say(format_counts(survey.visits))
+        runner.say("\n".join(count_lines(survey.visits.items())))  # as the API lists them
     return survey
 
 
