@@ -1,12 +1,9 @@
-"""Running external commands: finding each tool, printing each step before
-it runs, and ending a task with one line when a step fails.
+"""Running external commands: each tool found, each step printed as ``+
+command`` then handed to an executor, and a failure ended in one line.
 
-A step is printed as ``+ command`` (one that is no command, as ``+ what it
-does``), then handed to the runner's executor: :func:`run_pipeline` runs it;
-:func:`print_only`, a dry run's, runs nothing, so a dry run prints exactly
-what a real run would do; tests inject a scripted one.
-
-Only the standard library: this also runs inside the VM with its system python3.
+A dry run's executor, :func:`print_only`, runs nothing, so a dry run prints
+exactly what a real run would do; tests inject a scripted one. Only the
+standard library: this also runs inside the VM with its system python3.
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
 """``invoke k8s-gen``: compose.yaml -> kompose -> ``k8s/base/``, checked with kustomize.
 
-1. The pinned kompose converts a lone copy of compose.yaml in a temp dir, with
-   a minimal environment: kompose interpolates ``${VAR:-default}`` from its
-   environment and a ``.env`` beside the file, and the committed base must
-   carry compose.yaml's defaults, never a developer's ``.env``. The passwords
-   reach the cluster only through the gitignored ``k8s/secret.env``.
+1. The pinned kompose converts a lone copy of compose.yaml in a temp dir with
+   a minimal environment, so the committed base carries compose.yaml's
+   defaults, never a developer's ``.env`` (kompose would interpolate it).
 2. ``deploy.k8s_base`` does to kompose's objects only what kustomize cannot.
-3. Each file is dumped with sorted keys (the same input gives the same bytes),
-   rendered with the hand-written rest of ``k8s/`` (``kubectl kustomize`` on a
-   staged copy) and checked: no credential anywhere, every patch finds its
-   object, the rendered objects agree (``deploy.k8s_base.check_rendered``).
-4. Only then is each file moved into ``k8s/base/``, one atomic rename each,
-   and ``k8s/secret.env`` written. On any error nothing in ``k8s/`` changes.
+3. Files dumped with sorted keys (the same input, the same bytes) are rendered
+   with the rest of ``k8s/`` (``kubectl kustomize`` on a staged copy) and
+   checked: no credential anywhere, every patch finds its object.
+4. Only then is each moved into ``k8s/base/``, one atomic rename each, and
+   ``k8s/secret.env`` written. On any error nothing in ``k8s/`` changes.
 """
 
 from __future__ import annotations
