@@ -125,8 +125,6 @@ def print_only(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Comp
 
 
 class Runner:
-    """Prints each step, then hands it to ``execute``."""
-
     def __init__(self, execute: Executor = run_pipeline, say: Callable[[str], None] = print):
         self.execute = execute
         self.say = say
@@ -153,7 +151,6 @@ class Runner:
         return done
 
     def run(self, *stages: Argv) -> None:
-        """One command, or ``producer | consumer`` without a shell in between."""
         self._step(stages, capture=False)
 
     def output(self, argv: Argv, stdin: str | None = None, stdin_note: str = "") -> str:

@@ -227,7 +227,6 @@ OPTIONS = (
 
 
 def run_drills(names: Sequence[str], target: DrillTarget) -> list[DrillReport]:
-    """Run the named drills in order; every report, failed or not."""
     unknown = [name for name in names if name not in RUNNERS]
     if unknown:
         raise DeployError(f"unknown drill(s) {', '.join(unknown)}: choose from {', '.join(DRILLS)}")

@@ -54,7 +54,6 @@ class Loader:
     node_ids: tuple[str, ...] = ()
 
     def tools(self) -> dict[str, str]:
-        """The programs the steps run, with how to install each."""
         names = [] if self.kind == "none" else ["docker", self.kind]
         return {name: INSTALL_HINTS[name] for name in names if name in INSTALL_HINTS}
 

@@ -140,7 +140,6 @@ def with_canonical_resources(deployment: Obj) -> Obj:
 
 
 def with_config_hash(deployment: Obj, config_maps: Mapping[str, Obj]) -> Obj:
-    """The pod template annotated with a hash of the ConfigMaps it mounts."""
     pod = deployment["spec"]["template"]
     mounted = sorted(
         volume["configMap"]["name"]

@@ -91,7 +91,6 @@ class Deploy:
 
 
 def node_ports(k8s_dir: Path) -> set[int]:
-    """The fixed node ports the manifests ask for."""
     texts = (path.read_text(encoding="utf-8") for path in sorted(k8s_dir.glob("*.yaml")))
     return {int(port) for text in texts for port in _NODE_PORT_RE.findall(text)}
 
@@ -237,7 +236,6 @@ ACTIONS: tuple[Callable[[Deploy], None], ...] = (
 
 
 def deploy(run: Deploy) -> Survey | None:
-    """Deploy ``k8s/``; the replicas that answered (None in a dry run)."""
     for action in ACTIONS:
         action(run)
     return run.survey

@@ -124,7 +124,6 @@ def dump(obj: Obj) -> str:
 
 
 def render_base(base: dict[str, Obj]) -> dict[str, str]:
-    """File name -> text of every file in k8s/base/, its kustomization included."""
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",

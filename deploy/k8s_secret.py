@@ -73,7 +73,6 @@ def compose_config_command(compose_file: Path, env_file: Path | None) -> Argv:
 
 
 def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str, object]:
-    """compose.yaml as ``docker compose config --format json`` resolves it."""
     if shutil.which("docker") is None:
         raise DeployError(f"docker not found: {COMPOSE_HINT}")
     if env_file is not None and not env_file.is_file():
@@ -218,7 +217,6 @@ def refusal(refused: list[str], user: str, kubectl: Kubectl, namespace: str) -> 
 
 
 def check(runner: Runner, kubectl: Kubectl, namespace: str, secret_env: Path) -> None:
-    """Refuse (DeployError) when the running database refuses a password."""
     ready = kubectl("get", "deployment", "db", "--namespace", namespace, "--ignore-not-found")
     ready_replicas = runner.output([*ready, "--output", "jsonpath={.status.readyReplicas}"])
     if not (ready_replicas.strip().isdigit() and int(ready_replicas) > 0):

@@ -159,7 +159,6 @@ class DrillReport:
     dry_run: bool = False
 
     def record(self, samples: Iterable[Sample], allow_503: bool) -> None:
-        """Count every polled request, by outcome and by failure reason."""
         samples = list(samples)
         self.statuses = dict(Counter(sample.outcome for sample in samples))
         reasons = (failure_reason(sample, allow_503) for sample in samples)

@@ -92,7 +92,6 @@ def write_kubeconfig(runner: Runner, path: Path = KUBECONFIG) -> None:
 
 
 def deploy(runner: Runner, state: str = "", url: str = URL, timeout: float = 180) -> Survey | None:
-    """Bring the VM up (or re-provision it), then wait for three replicas."""
     if not state:
         status = runner.output(["vagrant", "status", "--machine-readable"])
         state = parse_state(status) if status else ""
