@@ -25,9 +25,9 @@ from pathlib import Path
 
 import yaml
 
+from deploy import k8s_secret
 from deploy.commands import KUBECTL, DeployError, exit_status, find_tool
 from deploy.k8s_base import Obj, base_objects, check_rendered
-from deploy.k8s_secret import SECRET_ENV, secret_values, staged_file, write_secret_env
 
 KOMPOSE_VERSION = "1.38.0"
 KOMPOSE_INSTALL = "sudo bash ci/install-kompose.sh"
@@ -150,8 +150,8 @@ def rendered_objects(k8s_dir: Path, files: dict[str, str], kubectl: str) -> list
         (staged / BASE).mkdir()
         for name, text in files.items():
             (staged / BASE / name).write_text(text, encoding="utf-8")
-        keys = {key for variables in SECRET_ENV.values() for key in variables.values()}
-        (staged / SECRET_ENV_FILE).write_text("".join(f"{key}=placeholder\n" for key in keys))
+        placeholders = "".join(f"{key}=placeholder\n" for key in k8s_secret.SECRET_KEYS)
+        (staged / SECRET_ENV_FILE).write_text(placeholders)
         result = subprocess.run(  # noqa: S603 (a tool path the user chose)
             [kubectl, "kustomize", str(staged)],
             capture_output=True, text=True, check=False, timeout=120,
@@ -173,7 +173,7 @@ def install(base_dir: Path, files: dict[str, str]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for name, text in sorted(files.items()):
-            staged.append((staged_file(base_dir / name, text, 0o644), base_dir / name))
+            staged.append((k8s_secret.staged_file(base_dir / name, text, 0o644), base_dir / name))
     except BaseException:
         for staged_path, _ in staged:
             staged_path.unlink(missing_ok=True)
@@ -197,15 +197,14 @@ def generate(
     kompose_path, kubectl_path = find_kompose(kompose), find_tool(kubectl, KUBECTL)
     with tempfile.TemporaryDirectory(prefix="k8s-gen.") as tmp:
         objects = run_kompose(compose_file, kompose_path, Path(tmp))
-    variables = {service: list(env) for service, env in SECRET_ENV.items()}
-    base, removed = base_objects(objects, variables)
+    base, removed = base_objects(objects, k8s_secret.SECRET_ENV)
     files = render_base(base)
     check_rendered(rendered_objects(out_dir, files, kubectl_path))
     # The dev defaults kompose wrote must stay out of k8s/ as much as .env's values.
-    secrets = secret_values(compose_file)
+    secrets = k8s_secret.secret_values(k8s_secret.compose_config(compose_file))
     check_no_credential(files, {*secrets.values(), *removed})
     install(out_dir / BASE, files)
-    write_secret_env(out_dir / SECRET_ENV_FILE, secrets)
+    k8s_secret.write_secret_env(out_dir / SECRET_ENV_FILE, secrets)
     return [*(f"{BASE}/{name}" for name in sorted(files)), SECRET_ENV_FILE]
 
 

@@ -92,7 +92,7 @@ def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str
     return config
 
 
-def secret_values_from_config(config: Mapping[str, object]) -> dict[str, str]:
+def secret_values(config: Mapping[str, object]) -> dict[str, str]:
     services = config.get("services")
     values: dict[str, str] = {}
     for service, variables in SECRET_ENV.items():
@@ -115,10 +115,6 @@ def secret_values_from_config(config: Mapping[str, object]) -> dict[str, str]:
                 "which a KEY=VALUE secret file cannot hold"
             )
     return {key: values[key] for key in SECRET_KEYS}
-
-
-def secret_values(compose_file: Path, env_file: Path | None = None) -> dict[str, str]:
-    return secret_values_from_config(compose_config(compose_file, env_file))
 
 
 def render_secret_env(values: Mapping[str, str]) -> str:
@@ -171,7 +167,7 @@ def ensure_secret_env(runner: Runner, repo: Path) -> Path:
         config = runner.output(compose_config_command(Path(shown(repo, "compose.yaml")), None))
         runner.act(
             f"write {secret} from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
-            lambda: write_secret_env(path, secret_values_from_config(json.loads(config))),
+            lambda: write_secret_env(path, secret_values(json.loads(config))),
         )
     except (DeployError, OSError) as exc:
         raise DeployError(
@@ -248,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def write() -> None:
         try:
-            values = secret_values(args.repo / "compose.yaml", args.env_file)
+            values = secret_values(compose_config(args.repo / "compose.yaml", args.env_file))
         except OSError as exc:
             raise DeployError(str(exc)) from None
         write_secret_env(output, values)

@@ -17,7 +17,7 @@ from deploy.commands import DeployError
 from deploy.k8s_secret import (
     compose_config_command,
     render_secret_env,
-    secret_values_from_config,
+    secret_values,
 )
 from tests.utils.run import run
 
@@ -32,14 +32,14 @@ def config(api_password: str, db_password: str, root_password: str) -> dict[str,
 
 def test_each_key_comes_from_its_variables_with_dollars_unescaped() -> None:
     # Compose prints a `$` of a resolved value as `$$`: the container gets one.
-    values = secret_values_from_config(config("pa$$word", "pa$$word", "a$$$$b"))
+    values = secret_values(config("pa$$word", "pa$$word", "a$$$$b"))
     assert values == {"DB_PASSWORD": "pa$word", "DB_ROOT_PASSWORD": "a$$b"}
     assert render_secret_env(values) == "DB_PASSWORD=pa$word\nDB_ROOT_PASSWORD=a$$b\n"
 
 
 def test_api_and_database_must_get_the_same_password() -> None:
     with pytest.raises(DeployError, match="MARIADB_PASSWORD another value than DB_PASSWORD"):
-        secret_values_from_config(config("one", "two", "root"))
+        secret_values(config("one", "two", "root"))
 
 
 def test_a_variable_compose_yaml_no_longer_sets_is_named() -> None:
@@ -48,7 +48,7 @@ def test_a_variable_compose_yaml_no_longer_sets_is_named() -> None:
     assert isinstance(services, dict)
     del services["db"]["environment"]["MARIADB_ROOT_PASSWORD"]
     with pytest.raises(DeployError, match="db service sets no MARIADB_ROOT_PASSWORD"):
-        secret_values_from_config(resolved)
+        secret_values(resolved)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_a_variable_compose_yaml_no_longer_sets_is_named() -> None:
 )
 def test_a_password_secret_env_cannot_carry_is_refused(password: str, complaint: str) -> None:
     with pytest.raises(DeployError, match=re.escape(complaint)):
-        secret_values_from_config(config(password, password, "root"))
+        secret_values(config(password, password, "root"))
 
 
 def test_the_command_names_the_env_file_only_when_given() -> None:
