@@ -50,9 +50,8 @@ def request(
     started = time.monotonic()
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        conn.request(
-            method, (parts.path or "/") + f"?{parts.query}" * bool(parts.query), headers=sent
-        )
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, headers=sent)
         response = conn.getresponse()
         body = response.read().decode("utf-8", "replace")
         answered = {name.lower(): value for name, value in response.getheaders()}
@@ -151,5 +150,7 @@ def wait_for_replicas(
     raise DeployError(
         f"timed out after {timeout:.0f}s: {len(survey.replicas)} of {want} replicas answered "
         f"{url} ({', '.join(survey.replicas) or 'none'}) in {survey.requests} successful "
-        "request(s)" + f"; last error: {last_error}" * bool(last_error) + f". {hint}" * bool(hint)
+        "request(s)"
+        + (f"; last error: {last_error}" if last_error else "")
+        + (f". {hint}" if hint else "")
     )

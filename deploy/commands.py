@@ -80,7 +80,8 @@ class Kubectl:
         return cls(words, kubeconfig)
 
     def __call__(self, *args: str) -> Argv:
-        return [*self.command, *(["--kubeconfig", self.kubeconfig] * bool(self.kubeconfig)), *args]
+        kubeconfig = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
+        return [*self.command, *kubeconfig, *args]
 
     @property
     def executable(self) -> str:
@@ -146,7 +147,8 @@ class Runner:
         self.say(f"+ {line}" + (f"  # stdin: {stdin_note}" if stdin_note else ""))
         done = self.execute(stages, stdin, capture)
         if check and done.returncode != 0:
-            last = "".join(f": {err}" for err in done.stderr.strip().splitlines()[-1:])
+            detail = done.stderr.strip().splitlines()
+            last = f": {detail[-1]}" if detail else ""
             raise CommandFailed(f"`{line}` failed (exit status {done.returncode}){last}")
         return done
 
