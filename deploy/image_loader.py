@@ -1,17 +1,12 @@
 """Getting the project's images into a cluster that has no registry.
 
 Each image is built or pulled into the local Docker Engine, then copied into
-the cluster's container runtime as that kind of cluster supports:
-
-- ``local`` (``invoke cluster-up``): each node is a Docker container running
-  containerd: ``docker save | docker exec -i NODE ctr import``, into every node.
-- ``kind``, ``k3d``, ``minikube``: their own ``load``/``import`` commands.
-- ``k3s``, on the node itself (the Vagrant VM): ``docker save`` into k3s's
-  images directory, which k3s also imports at every start, then ``k3s ctr``.
-- ``none``: the cluster pulls from a registry the user pushed to.
-
-The commands are data (a step is one argv, or a producer and its consumer),
-so a dry run prints what a real run executes.
+the cluster's container runtime as that kind of cluster supports (the table
+is in docs/kubernetes.md): ``local`` nodes are Docker containers running
+containerd, so ``docker save | docker exec -i NODE ctr import`` into each;
+kind, k3d and minikube have their own commands; ``k3s`` runs on the node;
+``none`` leaves it to the cluster's registry. The steps are data, so a dry
+run prints what a real run executes.
 """
 
 from __future__ import annotations
