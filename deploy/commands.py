@@ -120,6 +120,17 @@ def run_pipeline(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Co
     return Completed(consumer_status or producer_status)
 
 
+def capture(
+    argv: Argv, timeout: float, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Completed:
+    """``argv`` run unprinted, its output kept, for a failure with its own message."""
+    # S603: a tool path the user chose, never a shell string.
+    done = subprocess.run(  # noqa: S603
+        argv, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    return Completed(done.returncode, done.stdout, done.stderr)
+
+
 def print_only(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Completed:
     """The dry run's executor: nothing runs, so a command's output is empty."""
     return Completed(0)

@@ -17,7 +17,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from deploy import k8s_secret
-from deploy.commands import KUBECTL, DeployError, exit_status, find_tool
+from deploy.commands import KUBECTL, DeployError, capture, exit_status, find_tool
 from deploy.k8s_base import Obj, base_objects, check_rendered
 
 KOMPOSE_VERSION = "1.38.0"
@@ -46,9 +45,7 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 def find_kompose(kompose: str) -> str:
     """The path of a kompose reporting KOMPOSE_VERSION."""
     path = find_tool(kompose, f"install {KOMPOSE_VERSION} with `{KOMPOSE_INSTALL}`")
-    result = subprocess.run(  # noqa: S603 (a tool path the user chose)
-        [path, "version"], capture_output=True, text=True, check=False, timeout=30
-    )
+    result = capture([path, "version"], timeout=30)
     reported = result.stdout.split()[0] if result.returncode == 0 and result.stdout else ""
     if reported != KOMPOSE_VERSION:
         raise DeployError(
@@ -92,9 +89,7 @@ def run_kompose(compose_file: Path, kompose: str, workdir: Path) -> list[Obj]:
     command += ["-o", "out"]
     print("+ " + " ".join(command), f"  (in a temp dir holding only {held})")
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(workdir)}
-    result = subprocess.run(  # noqa: S603 (a tool path the user chose)
-        command, cwd=workdir, env=env, capture_output=True, text=True, check=False, timeout=300
-    )
+    result = capture(command, timeout=300, cwd=workdir, env=env)
     if result.returncode != 0:
         raise DeployError(f"kompose rejected compose.yaml: {kompose_error(result.stderr, workdir)}")
     paths = sorted((workdir / "out").glob("*.yaml"))
@@ -152,10 +147,7 @@ def rendered_objects(k8s_dir: Path, files: dict[str, str], kubectl: str) -> list
             (staged / BASE / name).write_text(text, encoding="utf-8")
         placeholders = "".join(f"{key}=placeholder\n" for key in k8s_secret.SECRET_KEYS)
         (staged / SECRET_ENV_FILE).write_text(placeholders)
-        result = subprocess.run(  # noqa: S603 (a tool path the user chose)
-            [kubectl, "kustomize", str(staged)],
-            capture_output=True, text=True, check=False, timeout=120,
-        )  # fmt: skip
+        result = capture([kubectl, "kustomize", str(staged)], timeout=120)
     if result.returncode != 0:
         raise DeployError(kustomize_error(result.stderr))
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]

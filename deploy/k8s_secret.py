@@ -25,13 +25,12 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from deploy.commands import Argv, DeployError, Kubectl, Runner, exit_status
+from deploy.commands import Argv, DeployError, Kubectl, Runner, capture, exit_status
 
 # Only the passwords are secret (names are ordinary settings). Each one's
 # account: the user's name comes from the db container's MARIADB_USER.
@@ -78,10 +77,8 @@ def compose_config(compose_file: Path, env_file: Path | None = None) -> dict[str
     if env_file is not None and not env_file.is_file():
         raise DeployError(f"{env_file} not found")
     compose_file = compose_file.resolve()
-    result = subprocess.run(  # noqa: S603 (docker, with paths the user chose)
-        compose_config_command(compose_file, env_file and env_file.resolve()),
-        cwd=compose_file.parent, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+    command = compose_config_command(compose_file, env_file and env_file.resolve())
+    result = capture(command, timeout=60, cwd=compose_file.parent)
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or ["no output"]
         reason = lines[-1].replace(f"{compose_file.parent}{os.sep}", "")
