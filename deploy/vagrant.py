@@ -135,14 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.add_to(commands.add_parser(command, help=HELP[command]), declared)
     args = parser.parse_args(argv)
     runner = Runner.for_run(args.dry_run)
-    if args.command == "deploy":
-        return exit_status(
-            "vagrant-deploy", lambda: deploy(runner, state=args.state, timeout=args.timeout)
-        )
-    if args.command == "destroy":
-        return exit_status("vagrant-destroy", lambda: runner.run(["vagrant", "destroy", "--force"]))
-    names = drills.drill_names(args.drill)
-    return exit_status("vagrant-drill", lambda: drill(runner, names, timeout=args.timeout))
+    task = {
+        "deploy": lambda: deploy(runner, state=args.state, timeout=args.timeout),
+        "destroy": lambda: runner.run(["vagrant", "destroy", "--force"]),
+        "drill": lambda: drill(runner, drills.drill_names(args.drill), timeout=args.timeout),
+    }
+    return exit_status(f"vagrant-{args.command}", task[args.command])
 
 
 if __name__ == "__main__":
