@@ -120,8 +120,9 @@ def preflight(run: Deploy) -> None:
     needed = run.images.tools()
     if run.build:
         needed["docker"] = image_loader.INSTALL_HINTS["docker"]
-    for name, hint in () if dry_run else needed.items():
-        find_tool(name, hint)
+    if not dry_run:
+        for name, hint in needed.items():
+            find_tool(name, hint)
 
 
 def check_credentials(run: Deploy) -> None:
