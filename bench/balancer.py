@@ -31,7 +31,7 @@ from typing import Any
 from bench.cpu import CpuMeter
 from bench.load import LoadResult, run_load
 from deploy.api_client import request
-from deploy.tools import find_tool
+from deploy.commands import find_tool
 from localservers.project import REPO_ROOT
 
 PROJECT = "visit-counter-bench"

@@ -32,7 +32,7 @@ from api.settings import ServerSettings
 from bench import baseline_app, ceiling, original, profile, report, scrape_cost
 from bench.load import run_load
 from bench.measure import DATABASE, Counts, Server, counts_check, measure, stored_counts
-from deploy.tools import MARIADB_SERVER, ToolMissing, find_tool
+from deploy.commands import MARIADB_SERVER, ToolMissing, find_tool
 from localservers.mariadb import MariaDBServer
 from localservers.project import REPO_ROOT
 from localservers.replica import Replica, replica_env

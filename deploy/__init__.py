@@ -1,16 +1,11 @@
 """Deployment tooling: the logic behind tasks.py's Kubernetes and VM tasks.
 
-- ``k8s_gen`` (``invoke k8s-gen``): compose.yaml -> ``kompose`` -> ``k8s/base/``,
-  with ``k8s_base`` doing only what kustomize cannot, and ``k8s_secret``
-  writing the gitignored ``k8s/secret.env``.
-- ``k8s_deploy`` (``invoke k8s-deploy``): the one deploy path for every
-  cluster, with ``image_loader`` and ``db_credentials``.
-- ``drill`` (``invoke k8s-drill``): the drills under ``poller``'s polling
-  client, judged in a ``drill_report``; ``vagrant``: ``invoke vagrant-*``.
-- Shared: ``options`` (each task's options, declared once), ``commands`` (the
-  runner: every step printed, then run, or only printed in a dry run),
-  ``api_client`` (the one HTTP client, the tests' too), ``errors`` and ``tools``.
+``k8s_gen`` (``invoke k8s-gen``, with ``k8s_base``) makes ``k8s/base/`` from
+compose.yaml; ``k8s_secret`` writes the passwords and checks them against the
+database; ``k8s_deploy`` (with ``image_loader``) deploys to any cluster;
+``drill`` runs the drills under ``poller``'s client; ``vagrant`` drives the VM.
+Shared: ``options``, ``commands`` (tools, steps, errors) and ``api_client``.
 
-Everything but ``k8s_gen`` and its helpers uses only the standard library, so the VM's
-provisioning runs it with the system ``python3``, without the dev venv.
+Everything but ``k8s_gen`` and ``k8s_base`` uses only the standard library, so
+the VM's provisioning runs it with the system ``python3``, without the venv.
 """

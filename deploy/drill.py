@@ -1,19 +1,19 @@
 """``invoke k8s-drill``: the original experiment's drills, against any cluster.
 
-Each drill runs under :class:`deploy.poller.Poller` (``GET /`` every 50 ms)
-and returns a :class:`DrillReport`. No drill may fail a request (a ``503``
-with ``Retry-After`` is the database drills' allowed answer) or lose a count.
+Each drill runs under :class:`deploy.poller.Poller` (``GET /`` every 50 ms).
+No drill may fail a request (a ``503`` with ``Retry-After`` is the database
+drills' allowed answer) or lose a count; after each, three replicas answer.
 
-- ``pod-delete``: delete the API pod that answered; three replicas answer again.
+- ``pod-delete``: delete the API pod that answered.
 - ``rollout``: ``kubectl rollout restart deployment/api``.
-- ``balancer-delete``: delete a balancer pod; the other keeps answering.
-- ``db-outage``: scale the database to 0 for about 15 s (``GET /`` answers
+- ``balancer-delete``: delete a balancer pod; the others keep answering.
+- ``db-outage``: the database scaled to 0 for about 15 s (``GET /`` answers
   ``503`` with ``Retry-After``, ``GET /healthz`` ``200``), then back to 1:
   ``GET /`` must answer ``200`` within 30 s.
 - ``db-restart``: delete the database pod; the counts live on the volume.
 
 In a dry run nothing answers: the namespace shown is ``default`` and an
-argument that a real run takes from an answer is shown as ``<what it is>``.
+argument a real run takes from an answer is shown as ``<what it is>``.
 """
 
 from __future__ import annotations
@@ -24,25 +24,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from deploy import api_client, options
-from deploy.api_client import DEFAULT_URL, REPLICAS, lost_counts, path_url
-from deploy.commands import Kubectl, Runner
-from deploy.drill_report import DrillReport
-from deploy.errors import DeployError, exit_status
+from deploy.api_client import DEFAULT_URL, REPLICAS, path_url
+from deploy.commands import DeployError, Kubectl, Runner, exit_status
 from deploy.k8s_deploy import API_SELECTOR, APP_SELECTOR
 from deploy.options import Option
-from deploy.poller import Poller, outcomes_over
+from deploy.poller import DrillReport, Poller, lost_counts, outcomes_over
 
 BALANCER_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=balancer"
 DB_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=db"
 OUTAGE_SECONDS = 15.0
 RECOVERY_LIMIT = 30.0
-NAMES = ("--no-headers", "--output", "custom-columns=NAME:.metadata.name")
 
 
 @dataclass(frozen=True)
 class DrillTarget:
-    """Where the drills run, shared by every step. An empty ``namespace`` is
-    looked up: the one namespace holding the API's Deployment."""
+    """Where the drills run. An empty ``namespace`` is looked up: the one
+    namespace holding the API's Deployment."""
 
     runner: Runner
     kubectl: Kubectl = field(default_factory=Kubectl)
@@ -51,28 +48,27 @@ class DrillTarget:
     timeout: float = 180.0  # each wait: a rollout, three replicas, recovery
     outage_seconds: float = OUTAGE_SECONDS
 
-    def k(self, *args: str) -> list[str]:
-        """kubectl with this target's namespace."""
-        return self.kubectl(*args, "--namespace", self.namespace)
+    def run(self, *args: str) -> None:
+        self.runner.run(self.kubectl(*args, "--namespace", self.namespace))
 
     def wait_flag(self) -> str:
         return f"--timeout={self.timeout:.0f}s"
 
     def pods(self, selector: str, dry_run_name: str) -> list[str]:
-        """The names of the pods ``selector`` picks; a dry run's stand-in."""
-        found = self.runner.output(self.k("get", "pods", "--selector", selector, *NAMES)).split()
+        """The names of the pods ``selector`` picks; in a dry run, a stand-in."""
+        columns = ("--no-headers", "--output", "custom-columns=NAME:.metadata.name")
+        listing = self.kubectl("get", "pods", "--selector", selector, *columns)
+        found = self.runner.output([*listing, "--namespace", self.namespace]).split()
         return found or ([dry_run_name] if self.runner.dry_run else [])
 
     def rollout_status(self, deployment: str) -> None:
-        self.runner.run(self.k("rollout", "status", deployment, self.wait_flag()))
+        self.run("rollout", "status", deployment, self.wait_flag())
 
 
 def find_namespace(runner: Runner, kubectl: Kubectl) -> str:
     columns = ("--no-headers", "--output", "custom-columns=NAMESPACE:.metadata.namespace")
-    listing = kubectl(
-        "get", "deployments", "--all-namespaces", "--selector", API_SELECTOR, *columns
-    )
-    names = sorted(set(runner.output(listing).split()))
+    listing = kubectl("get", "deployments", "--all-namespaces", "--selector", API_SELECTOR)
+    names = sorted(set(runner.output([*listing, *columns]).split()))
     if runner.dry_run:
         runner.note("(dry run: the drills run where the API's Deployment is; shown as default)")
         return "default"
@@ -95,127 +91,67 @@ def pick_pod(pods: Sequence[str], replica: str) -> str:
     return replica if replica in pods else pods[0]
 
 
-def _run_polled(
-    target: DrillTarget, name: str, allow_503: bool, action: Callable[[Poller, DrillReport], None]
-) -> DrillReport:
-    """Counts before, ``action`` under the poller, three replicas again, counts after."""
-    runner, url = target.runner, target.url
-    report = DrillReport(name, dry_run=runner.dry_run)
-    runner.say(f"== drill {name}")
-    visits = path_url(url, "/visits")
-    report.before = (
-        runner.act(f"GET {visits}: the counts before", lambda: api_client.counts(url)) or {}
+def pod_delete(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    answered = target.runner.act(
+        f"GET {target.url}: which replica answers", lambda: api_client.visit(target.url).replica
     )
-    poller = Poller(url, max_seconds=3 * target.timeout + target.outage_seconds + 60)
-    runner.act(
-        f"poll GET {url} every 50 ms (new connection each) until the drill ends", poller.start
+    pod = pick_pod(target.pods(API_SELECTOR, "<replica-that-answered>"), answered or "")
+    target.run("delete", "pod", pod)
+    target.rollout_status("deployment/api")
+    target.run("get", "pods", "--selector", API_SELECTOR, "--output=wide")
+    report.deleted = pod
+
+
+def rollout(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    old_pods = target.pods(API_SELECTOR, "<api-pods>")
+    target.run("rollout", "restart", "deployment/api")
+    target.rollout_status("deployment/api")
+    # The rollout is "complete" as soon as the last new pod is ready, when
+    # the last old pod has only begun to terminate: keep polling until every
+    # old pod is gone, so its whole shutdown is under the client.
+    target.run("wait", "--for=delete", *(f"pod/{p}" for p in old_pods), target.wait_flag())
+
+
+def balancer_delete(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    pods = target.pods(BALANCER_SELECTOR, "<balancer-pod>")
+    if not pods:
+        raise DeployError(f"no pod labelled {BALANCER_SELECTOR}: is it deployed?")
+    # --wait=false, then a wait for its deletion: the poller covers the whole
+    # shutdown (preStop, HAProxy finishing what is in flight).
+    target.run("delete", "pod", pods[0], "--wait=false")
+    target.run("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag())
+    target.rollout_status("deployment/balancer")
+
+
+def db_outage(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    url, healthz_url = target.url, path_url(target.url, "/healthz")
+    target.run("scale", "deployment/db", "--replicas=0")
+    target.run("wait", "--for=delete", "pod", "--selector", DB_SELECTOR, target.wait_flag())
+    down_at = poller.now()
+
+    def hold() -> None:
+        healthz = sorted(outcomes_over(healthz_url, target.outage_seconds).items())
+        if [outcome for outcome, _ in healthz] != ["200"]:
+            seen = ", ".join(f"{outcome}: {n}" for outcome, n in healthz)
+            report.problems.append(f"GET /healthz during the outage: {seen}")
+        if not any(s.status == 503 and s.retry_after for s in poller.samples if s.at >= down_at):
+            report.problems.append("GET / never answered 503 with Retry-After in the outage")
+
+    target.runner.act(
+        f"hold the database down {target.outage_seconds:.0f}s: GET {url} must answer 503 "
+        f"with Retry-After, GET {healthz_url} 200",
+        hold,
     )
-    try:
-        action(poller, report)
-        survey = runner.act(
-            f"GET {url} until {REPLICAS} distinct replicas answer again",
-            lambda: api_client.wait_for_replicas(url, REPLICAS, target.timeout, say=runner.say),
-        )
-    finally:
-        poller.stop()
-    if survey is None:  # a dry run: nothing was measured
-        return report
-    report.replicas_after = survey.replicas
-    report.record(poller.samples, allow_503)
-    report.after = api_client.counts(url)
-    report.lost = lost_counts(report.before, report.after)
-    return report
+    target.run("scale", "deployment/db", "--replicas=1")
+    _recovery(target, poller, report, poller.now(), RECOVERY_LIMIT)
+    target.rollout_status("deployment/db")
 
 
-def pod_delete(target: DrillTarget) -> DrillReport:
-    runner = target.runner
-    deleted: list[str] = []
-
-    def action(poller: Poller, report: DrillReport) -> None:
-        answered = runner.act(
-            f"GET {target.url}: which replica answers",
-            lambda: api_client.visit(target.url).replica,
-        )
-        pods = runner.output(target.k("get", "pods", "--selector", API_SELECTOR, *NAMES)).split()
-        pod = "<replica-that-answered>" if answered is None else pick_pod(pods, answered)
-        runner.run(target.k("delete", "pod", pod))
-        target.rollout_status("deployment/api")
-        runner.run(target.k("get", "pods", "--selector", API_SELECTOR, "--output=wide"))
-        deleted.append(pod)
-
-    report = _run_polled(target, "pod-delete", False, action)
-    if set(deleted) & set(report.replicas_after):
-        report.problems.append(f"{deleted[0]} still answered after it was deleted")
-    return report
-
-
-def rollout(target: DrillTarget) -> DrillReport:
-    def action(poller: Poller, report: DrillReport) -> None:
-        old_pods = target.pods(API_SELECTOR, "<api-pods>")
-        target.runner.run(target.k("rollout", "restart", "deployment/api"))
-        target.rollout_status("deployment/api")
-        # The rollout is "complete" as soon as the last new pod is ready, when
-        # the last old pod has only begun to terminate: keep polling until
-        # every old pod is gone, so its whole shutdown is under the client.
-        pods = (f"pod/{pod}" for pod in old_pods)
-        target.runner.run(target.k("wait", "--for=delete", *pods, target.wait_flag()))
-
-    return _run_polled(target, "rollout", False, action)
-
-
-def balancer_delete(target: DrillTarget) -> DrillReport:
-    def action(poller: Poller, report: DrillReport) -> None:
-        pods = target.pods(BALANCER_SELECTOR, "<balancer-pod>")
-        if not pods:
-            raise DeployError(f"no pod labelled {BALANCER_SELECTOR}: is it deployed?")
-        # --wait=false, then a wait for its deletion: the poller covers the
-        # whole shutdown (preStop, HAProxy finishing what is in flight).
-        target.runner.run(target.k("delete", "pod", pods[0], "--wait=false"))
-        target.runner.run(target.k("wait", "--for=delete", f"pod/{pods[0]}", target.wait_flag()))
-        target.rollout_status("deployment/balancer")
-
-    return _run_polled(target, "balancer-delete", False, action)
-
-
-def db_outage(target: DrillTarget) -> DrillReport:
-    runner, url = target.runner, target.url
-    healthz_url = path_url(url, "/healthz")
-
-    def action(poller: Poller, report: DrillReport) -> None:
-        runner.run(target.k("scale", "deployment/db", "--replicas=0"))
-        selector = ("pod", "--selector", DB_SELECTOR)
-        runner.run(target.k("wait", "--for=delete", *selector, target.wait_flag()))
-        down_at = poller.now()
-
-        def hold() -> None:
-            healthz = sorted(outcomes_over(healthz_url, target.outage_seconds).items())
-            if [outcome for outcome, _ in healthz] != ["200"]:
-                seen = ", ".join(f"{outcome}: {n}" for outcome, n in healthz)
-                report.problems.append(f"GET /healthz during the outage: {seen}")
-            outage = [s for s in poller.samples if s.at >= down_at]
-            if not any(s.status == 503 and s.retry_after for s in outage):
-                report.problems.append("GET / never answered 503 with Retry-After in the outage")
-
-        runner.act(
-            f"hold the database down {target.outage_seconds:.0f}s: GET {url} must answer 503 "
-            f"with Retry-After, GET {healthz_url} 200",
-            hold,
-        )
-        runner.run(target.k("scale", "deployment/db", "--replicas=1"))
-        _recovery(target, poller, report, poller.now(), RECOVERY_LIMIT)
-        target.rollout_status("deployment/db")
-
-    return _run_polled(target, "db-outage", True, action)
-
-
-def db_restart(target: DrillTarget) -> DrillReport:
-    def action(poller: Poller, report: DrillReport) -> None:
-        target.runner.run(target.k("delete", "pod", "--selector", DB_SELECTOR))
-        back_at = poller.now()
-        target.rollout_status("deployment/db")
-        _recovery(target, poller, report, back_at, None)
-
-    return _run_polled(target, "db-restart", True, action)
+def db_restart(target: DrillTarget, poller: Poller, report: DrillReport) -> None:
+    target.run("delete", "pod", "--selector", DB_SELECTOR)
+    back_at = poller.now()
+    target.rollout_status("deployment/db")
+    _recovery(target, poller, report, back_at, None)
 
 
 def _recovery(
@@ -234,13 +170,48 @@ def _recovery(
     target.runner.act(f"GET {target.url} until it answers 200 again{within}", measure)
 
 
-RUNNERS: dict[str, Callable[[DrillTarget], DrillReport]] = {
-    "pod-delete": pod_delete,
-    "rollout": rollout,
-    "balancer-delete": balancer_delete,
-    "db-outage": db_outage,
-    "db-restart": db_restart,
+# Each drill, and whether a 503 with Retry-After is an allowed answer in it.
+RUNNERS: dict[str, tuple[Callable[[DrillTarget, Poller, DrillReport], None], bool]] = {
+    "pod-delete": (pod_delete, False),
+    "rollout": (rollout, False),
+    "balancer-delete": (balancer_delete, False),
+    "db-outage": (db_outage, True),
+    "db-restart": (db_restart, True),
 }
+
+
+def run_drill(name: str, target: DrillTarget) -> DrillReport:
+    """Counts before, the drill under the poller, three replicas again, counts after."""
+    (action, allow_503), runner, url = RUNNERS[name], target.runner, target.url
+    report = DrillReport(name, dry_run=runner.dry_run)
+    runner.say(f"== drill {name}")
+    visits = path_url(url, "/visits")
+    report.before = (
+        runner.act(f"GET {visits}: the counts before", lambda: api_client.counts(url)) or {}
+    )
+    poller = Poller(url, max_seconds=3 * target.timeout + target.outage_seconds + 60)
+    runner.act(
+        f"poll GET {url} every 50 ms (new connection each) until the drill ends", poller.start
+    )
+    try:
+        action(target, poller, report)
+        survey = runner.act(
+            f"GET {url} until {REPLICAS} distinct replicas answer again",
+            lambda: api_client.wait_for_replicas(url, REPLICAS, target.timeout, say=runner.say),
+        )
+    finally:
+        poller.stop()
+    if survey is None:  # a dry run: nothing was measured
+        return report
+    report.replicas_after = survey.replicas
+    if report.deleted in report.replicas_after:
+        report.problems.append(f"{report.deleted} still answered after it was deleted")
+    report.record(poller.samples, allow_503)
+    report.after = api_client.counts(url)
+    report.lost = lost_counts(report.before, report.after)
+    return report
+
+
 DRILLS = tuple(RUNNERS)
 DRILL = Option("drill", "", f"comma-separated drills, from {', '.join(DRILLS)} (default: all)")
 TIMEOUT = Option("timeout", 180, "seconds for each wait (a rollout, three replicas, recovery)")
@@ -256,7 +227,6 @@ OPTIONS = (
 
 
 def run_drills(names: Sequence[str], target: DrillTarget) -> list[DrillReport]:
-    """Run the named drills in order; every report, failed or not."""
     unknown = [name for name in names if name not in RUNNERS]
     if unknown:
         raise DeployError(f"unknown drill(s) {', '.join(unknown)}: choose from {', '.join(DRILLS)}")
@@ -266,7 +236,7 @@ def run_drills(names: Sequence[str], target: DrillTarget) -> list[DrillReport]:
     reports = []
     for name in names:
         try:
-            reports.append(RUNNERS[name](target))
+            reports.append(run_drill(name, target))
         except DeployError as exc:
             raise DeployError(f"{name}: {exc}") from exc
         target.runner.say(reports[-1].summary())
@@ -284,8 +254,7 @@ def check_reports(reports: Sequence[DrillReport], say: Callable[[str], None] = p
 
 def drill_names(comma_separated: str) -> list[str]:
     """The drills a command line names, in its order; every drill when none."""
-    names = [name.strip() for name in comma_separated.split(",") if name.strip()]
-    return names or list(DRILLS)
+    return [name.strip() for name in comma_separated.split(",") if name.strip()] or list(DRILLS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,9 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def drill() -> None:
         kubectl = Kubectl.from_command_line(args.kubectl, args.kubeconfig)
-        target = DrillTarget(
-            Runner.for_run(args.dry_run), kubectl, args.namespace, args.url, args.timeout
-        )
+        runner = Runner.for_run(args.dry_run)
+        target = DrillTarget(runner, kubectl, args.namespace, args.url, args.timeout)
         check_reports(run_drills(drill_names(args.drill), target))
 
     return exit_status("k8s-drill", drill)

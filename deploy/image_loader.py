@@ -1,18 +1,12 @@
 """Getting the project's images into a cluster that has no registry.
 
-The images are built (or pulled) into the local Docker Engine, then copied
-into the cluster's container runtime, the way each kind of cluster supports:
-
-- ``local``: this project's local cluster (``invoke cluster-up``). Each node
-  is a Docker container running containerd: ``docker save | docker exec -i
-  NODE ctr import``, into every node.
-- ``kind``, ``k3d``, ``minikube``: their own ``load``/``import`` commands.
-- ``k3s``: on the k3s node itself (the Vagrant VM): ``docker save`` into k3s's
-  images directory, which k3s also imports at every start, then ``k3s ctr``.
-- ``none``: the cluster pulls from a registry the user pushed to.
-
-The command sequences are data (:class:`Step` lists), so a dry run prints
-what a real run executes and tests check them without a cluster.
+Each image is built or pulled into the local Docker Engine, then copied into
+the cluster's container runtime as that kind of cluster supports (the table
+is in docs/kubernetes.md): ``local`` nodes are Docker containers running
+containerd, so ``docker save | docker exec -i NODE ctr import`` into each;
+kind, k3d and minikube have their own commands; ``k3s`` runs on the node;
+``none`` leaves it to the cluster's registry. The steps are data, so a dry
+run prints what a real run executes.
 """
 
 from __future__ import annotations
@@ -21,22 +15,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.commands import Argv, Runner
-from deploy.errors import DeployError
+from deploy.commands import Argv, DeployError, Runner
 
 LOADERS = ("local", "kind", "k3d", "minikube", "k3s", "none")
 LOCAL_CONTEXT = "visit-counter-local"
 # Pinned images are exempt from the kubelet's image garbage collection: with
 # no registry to pull from, a collected image could not come back.
 PIN_LABEL = "io.cri-containerd.pinned=pinned"
-# The Docker image ID (the config digest) last imported under a tag, so a
-# re-deploy of the same image skips the import.
+# The Docker image ID last imported under a tag: the same ID skips the import.
 ID_LABEL = "visit-counter.dev/image-id"
 # k3s imports every tarball here when it starts, so the images survive even a
 # wiped containerd store.
 K3S_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 CTR = ("ctr", "-n", "k8s.io")  # the namespace the kubelet's images live in
-
 INSTALL_HINTS = {
     "docker": "Docker Engine: Debian's docker.io package",
     "kind": "kind, from the kind project's releases",
@@ -44,36 +35,22 @@ INSTALL_HINTS = {
     "minikube": "minikube, from the minikube project's releases",
     "k3s": "k3s: run this on the k3s node",
 }
-
-
-@dataclass(frozen=True)
-class Step:
-    """One command; with ``stdin_from``, that command's output is piped into it."""
-
-    argv: Argv
-    stdin_from: Argv | None = None
+_IMAGE_RE = re.compile(r"^\s*-?\s*image:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
+Step = list[Argv]  # one command, or a producer piped into its consumer
 
 
 @dataclass(frozen=True)
 class Loader:
-    """How images reach this cluster. ``cluster`` names a kind or k3d cluster
-    or a minikube profile; ``node_ids`` are the local cluster's node containers."""
+    """``cluster`` names a kind or k3d cluster or a minikube profile;
+    ``node_ids`` are the local cluster's node containers."""
 
     kind: str
     cluster: str = ""
     node_ids: tuple[str, ...] = ()
 
-    def nodes(self) -> tuple[str, ...]:
-        """Where the load steps run, one by one: each node of the local
-        cluster; for any other kind, one place (``""``)."""
-        return self.node_ids if self.kind == "local" else ("",)
-
     def tools(self) -> dict[str, str]:
-        """The programs the load steps run, with how to install each."""
-        if self.kind == "none":
-            return {}
-        names = ["docker"] + ([self.kind] if self.kind in INSTALL_HINTS else [])
-        return {name: INSTALL_HINTS[name] for name in names}
+        names = [] if self.kind == "none" else ["docker", self.kind]
+        return {name: INSTALL_HINTS[name] for name in names if name in INSTALL_HINTS}
 
     def _ctr(self, node: str, *args: str, stdin: bool = False) -> Argv:
         if self.kind == "local":
@@ -82,39 +59,32 @@ class Loader:
 
     def listing_command(self, node: str = "") -> Argv | None:
         """Lists the node's images with their labels, where that is cheap."""
-        if self.kind in ("local", "k3s"):
-            return self._ctr(node, "images", "ls")
-        return None
+        return self._ctr(node, "images", "ls") if self.kind in ("local", "k3s") else None
 
     def load_steps(self, image: str, image_id: str, node: str = "") -> list[Step]:
         ref = containerd_ref(image)
-        label = self._ctr(node, "images", "label", ref, PIN_LABEL, f"{ID_LABEL}={image_id}")
+        label = [self._ctr(node, "images", "label", ref, PIN_LABEL, f"{ID_LABEL}={image_id}")]
         if self.kind == "local":
-            save = ["docker", "save", image]
             importer = self._ctr(node, "images", "import", "--digests", "-", stdin=True)
-            return [Step(importer, stdin_from=save), Step(label)]
+            return [[["docker", "save", image], importer], label]
         if self.kind == "k3s":
             tarball = f"{K3S_IMAGES_DIR}/{image_name(image)}.tar"
-            return [
-                Step(["mkdir", "-p", K3S_IMAGES_DIR]),
-                Step(["docker", "save", "--output", tarball, image]),
-                Step(self._ctr(node, "images", "import", tarball)),
-                Step(label),
-            ]
+            save = ["docker", "save", "--output", tarball, image]
+            import_ = self._ctr(node, "images", "import", tarball)
+            return [[["mkdir", "-p", K3S_IMAGES_DIR]], [save], [import_], label]
         if self.kind == "kind":
-            return [Step(["kind", "load", "docker-image", image, "--name", self.cluster or "kind"])]
+            return [[["kind", "load", "docker-image", image, "--name", self.cluster or "kind"]]]
         if self.kind == "k3d":
-            cluster = self.cluster or "k3s-default"
-            return [Step(["k3d", "image", "import", image, "--cluster", cluster])]
+            return [[["k3d", "image", "import", image, "--cluster", self.cluster or "k3s-default"]]]
         if self.kind == "minikube":
             profile = ["--profile", self.cluster] if self.cluster else []
-            return [Step(["minikube", "image", "load", image, *profile])]
+            return [[["minikube", "image", "load", image, *profile]]]
         return []
 
 
 def choose_loader(loader: str, context: str = "", cluster: str = "") -> Loader:
     """The loader asked for, or with ``auto`` the one the kubectl context's
-    name implies (kind and k3d name their contexts ``kind-NAME``/``k3d-NAME``)."""
+    name implies (kind and k3d name theirs ``kind-NAME``/``k3d-NAME``)."""
     if loader != "auto":
         if loader not in LOADERS:
             raise DeployError(f"unknown loader {loader!r}: choose from auto, {', '.join(LOADERS)}")
@@ -133,8 +103,8 @@ def choose_loader(loader: str, context: str = "", cluster: str = "") -> Loader:
 
 
 def containerd_ref(image: str) -> str:
-    """The fully qualified name containerd stores an image under, the name
-    the kubelet resolves a short one like ``mariadb:11.8`` to."""
+    """The name containerd stores an image under, the one the kubelet
+    resolves a short name like ``mariadb:11.8`` to."""
     first, sep, _ = image.partition("/")
     if not sep:
         return f"docker.io/library/{image}"
@@ -150,35 +120,19 @@ def image_name(image: str) -> str:
 
 def already_loaded(listing: str, image: str, image_id: str) -> bool:
     """Whether ``ctr images ls`` output shows ``image`` labelled with this ID."""
-    ref = containerd_ref(image)
-    mark = f"{ID_LABEL}={image_id}"
-    for line in listing.splitlines():
-        fields = line.split()
-        if fields and fields[0] == ref and mark in line:
-            return True
-    return False
-
-
-_IMAGE_RE = re.compile(r"^\s*-?\s*image:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
+    ref, mark = containerd_ref(image), f"{ID_LABEL}={image_id}"
+    return any(line.split()[:1] == [ref] and mark in line for line in listing.splitlines())
 
 
 def manifest_images(k8s_dir: Path) -> list[str]:
     """Every container image the manifests in ``k8s_dir`` run, in file order."""
-    images: list[str] = []
-    for path in sorted(k8s_dir.glob("*.yaml")):
-        for image in _IMAGE_RE.findall(path.read_text(encoding="utf-8")):
-            if image not in images:
-                images.append(image)
-    return images
+    texts = (path.read_text(encoding="utf-8") for path in sorted(k8s_dir.glob("*.yaml")))
+    return list(dict.fromkeys(image for text in texts for image in _IMAGE_RE.findall(text)))
 
 
 def read_node_ids(path: Path) -> tuple[str, ...]:
-    """The container ids in the local cluster's ``.cluster/nodes`` (``NAME ID``
-    per line, written by cluster/up.sh)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
+    """The container ids in ``.cluster/nodes`` (``NAME ID`` lines, from cluster/up.sh)."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     node_ids = tuple(fields[1] for fields in map(str.split, lines) if len(fields) == 2)
     if not node_ids:
         raise DeployError(
@@ -195,11 +149,10 @@ def inspect_command(image: str) -> Argv:
 def load_images(runner: Runner, loader: Loader, images: list[str], built: str) -> dict[str, str]:
     """Copy ``images`` from the local Docker into the cluster; each one's Docker ID.
 
-    ``built`` is the image this deploy builds: it must be there. Any other
-    image Docker lacks is pulled first (on an offline machine, build the
-    stand-ins: ci/build-offline-images.sh). An image the node already holds
-    under this ID is skipped, where the node can tell cheaply. A dry run
-    knows no ID: it shows ``<id of IMAGE>``.
+    ``built``, the image this deploy builds, must be there; any other image
+    Docker lacks is pulled first (offline, build the stand-ins:
+    ci/build-offline-images.sh). An image a node already holds under this ID
+    is skipped, where the node can tell cheaply. A dry run shows ``<id of IMAGE>``.
     """
 
     def image_id(image: str, found: str) -> str:
@@ -217,8 +170,7 @@ def load_images(runner: Runner, loader: Loader, images: list[str], built: str) -
             runner.run(["docker", "pull", image])
             found = runner.output(inspect_command(image))
         ids[image] = image_id(image, found)
-
-    for node in loader.nodes():
+    for node in loader.node_ids if loader.kind == "local" else ("",):  # "": one place
         listing_command = loader.listing_command(node)
         listing = runner.probe(listing_command) if listing_command else None
         for image, loaded_id in ids.items():
@@ -227,5 +179,5 @@ def load_images(runner: Runner, loader: Loader, images: list[str], built: str) -
                 runner.note(f"{where} already has {image} ({loaded_id[:19]})")
                 continue
             for step in loader.load_steps(image, loaded_id, node):
-                runner.run(*([step.stdin_from] if step.stdin_from else []), step.argv)
+                runner.run(*step)
     return ids

@@ -1,27 +1,24 @@
 """kompose's objects made into ``k8s/base/``: only what kustomize cannot do.
 
-kustomize merges everything else (``k8s/kustomization.yaml``: the patches in
-``k8s/patches/``, the labels, the Secret, the components). What stays code,
-and why:
+kustomize merges everything else (``k8s/kustomization.yaml``). What stays code:
 
-- kompose's ``io.kompose.*`` labels come out: kustomize can add labels but not
-  remove them, and the Deployments' selectors (immutable on a live cluster)
-  are the recommended labels kustomize adds, nothing else.
+- kompose's ``io.kompose.*`` labels come out: kustomize can add labels but
+  not remove them, and the Deployments' selectors (immutable on a live
+  cluster) must be only the recommended labels kustomize adds.
 - The literal passwords come out: kompose writes compose.yaml's development
-  defaults into the env, the base is committed, and no credential may be.
-  The patches mount the Secret's files instead (``NAME_FILE``).
-- Ports get names (:data:`PORT_NAMES`): kompose writes numbers, compose.yaml
-  has nothing kompose turns into a port name, and naming the readiness
-  probe's port in a patch would restate compose.yaml's readiness labels.
-- Memory in ``Mi``/``Gi``: kompose writes compose.yaml's sizes in bytes; a
-  patch saying ``192Mi`` would be a second place for compose.yaml's limit.
-- A pod template that mounts one of kompose's ConfigMaps (compose.yaml's
-  ``configs:``) carries a hash of its content (:data:`CONFIG_HASH`), so a
-  changed file rolls the pods that read it. kustomize hashes only what its
-  own generators make, and kompose made this one.
+  defaults into the env, and the base is committed. The patches mount the
+  Secret's files instead (``NAME_FILE``).
+- Ports get names (:data:`PORT_NAMES`): compose.yaml has nothing kompose
+  turns into one, and naming the probe's port in a patch would restate
+  compose.yaml's readiness labels.
+- Memory in ``Mi``/``Gi``, not kompose's bytes: a patch saying ``192Mi``
+  would be a second place for compose.yaml's limit.
+- A pod template mounting one of kompose's ConfigMaps carries a hash of its
+  content (:data:`CONFIG_HASH`), so a changed file rolls the pods that read
+  it: kustomize hashes only what its own generators make.
 
-And :func:`check_rendered`, on what kustomize rendered: the facts that hold
-only because compose.yaml and the patches agree.
+:func:`check_rendered` then checks what kustomize rendered: the facts that
+hold only because compose.yaml and the patches agree.
 """
 
 from __future__ import annotations
@@ -32,13 +29,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 
 Obj = dict[str, Any]
 
 COMPONENT = "app.kubernetes.io/component"
-# The name of each container port, by container (compose.yaml's service).
-# The probes, the Services and the NetworkPolicies (k8s/components/) use them.
+# Each container's port names; the probes, Services and NetworkPolicies use them.
 PORT_NAMES: Mapping[str, Mapping[int, str]] = {
     "balancer": {8000: "http", 8404: "monitor"},
     "api": {8000: "http"},
@@ -64,8 +60,7 @@ def container_of(deployment: Obj) -> Obj:
 
 
 def without_kompose_labels(obj: Obj) -> Obj:
-    """``obj`` without kompose's ``io.kompose.*`` labels and selectors (and
-    without the maps that held only them: the patches add the project's)."""
+    """Without ``io.kompose.*`` labels, and without maps that held only them."""
     stripped = copy.deepcopy(obj)
     spec = stripped.get("spec", {})
     selector_owner = spec if stripped["kind"] in ("Deployment", "Service") else {}
@@ -87,8 +82,7 @@ def without_kompose_labels(obj: Obj) -> Obj:
 
 
 def without_secret_env(deployment: Obj, variables: Iterable[str]) -> tuple[Obj, list[str]]:
-    """``deployment`` without the env entries ``variables``, and the literal
-    values taken out (none of them may be written anywhere)."""
+    """Without the env entries ``variables``; and their literal values."""
     result = copy.deepcopy(deployment)
     container = container_of(result)
     env = {entry["name"]: entry for entry in container.get("env", [])}
@@ -111,8 +105,8 @@ def port_name(container: Obj, number: int) -> str:
 
 
 def with_named_ports(deployment: Obj, service: Obj | None) -> tuple[Obj, Obj | None]:
-    """The container's ports named; its probes and the Service target them by
-    name, and each Service port takes its target's name and protocol."""
+    """Ports named; probes and Service ports target them by name, and each
+    Service port takes its target's name and protocol."""
     deployment, service = copy.deepcopy(deployment), copy.deepcopy(service)
     container = container_of(deployment)
     for port in container.get("ports", []):
@@ -130,7 +124,7 @@ def with_named_ports(deployment: Obj, service: Obj | None) -> tuple[Obj, Obj | N
 
 
 def canonical_quantity(value: Any) -> Any:
-    """A size in bytes ("201326592") as whole ``NMi`` or ``NGi``, as people write it."""
+    """A size in bytes ("201326592") as whole ``NMi`` or ``NGi``."""
     if not (isinstance(value, str) and value.isdigit()) or int(value) % _MIB:
         return value
     mebibytes = int(value) // _MIB
@@ -146,7 +140,6 @@ def with_canonical_resources(deployment: Obj) -> Obj:
 
 
 def with_config_hash(deployment: Obj, config_maps: Mapping[str, Obj]) -> Obj:
-    """The pod template annotated with a hash of the ConfigMaps it mounts."""
     pod = deployment["spec"]["template"]
     mounted = sorted(
         volume["configMap"]["name"]
@@ -165,11 +158,8 @@ def with_config_hash(deployment: Obj, config_maps: Mapping[str, Obj]) -> Obj:
 def base_objects(
     objects: Iterable[Obj], secret_env: Mapping[str, Iterable[str]]
 ) -> tuple[dict[str, Obj], list[str]]:
-    """File name -> object of k8s/base/, and the literal passwords taken out.
-
-    ``secret_env``: by compose.yaml service, the env variables that carry a
-    password (deploy.k8s_secret.SECRET_ENV).
-    """
+    """File name -> object of k8s/base/, and the literal passwords taken out;
+    ``secret_env``: each service's password variables."""
     base = {file_name(obj): without_kompose_labels(obj) for obj in objects}
     config_maps = {o["metadata"]["name"]: o for o in base.values() if o["kind"] == "ConfigMap"}
     removed: list[str] = []
@@ -188,12 +178,10 @@ def base_objects(
 
 
 def check_rendered(objects: Iterable[Obj]) -> None:
-    """What compose.yaml and the patches must keep agreeing on, in the
-    rendered objects: a component label on each (a patch per object gives
-    it), a readiness probe on each workload (compose.yaml's labels), a grace
-    period longer than the preStop delay (stop_grace_period), and no volume
-    that no container mounts (a patch naming a volume kompose no longer makes).
-    """
+    """A component label on each object (a patch per object gives it), a
+    readiness probe on each workload (compose.yaml's labels), a grace period
+    longer than the preStop delay (stop_grace_period), and no volume that no
+    container mounts (a patch naming a volume kompose no longer makes)."""
     for obj in objects:
         where = f"{obj['kind']} {obj['metadata']['name']}"
         if not obj["metadata"].get("labels", {}).get(COMPONENT):

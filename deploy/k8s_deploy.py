@@ -1,18 +1,14 @@
 """``invoke k8s-deploy``: deploy the project to whatever cluster kubectl points at.
 
-One path for every cluster: this project's local cluster, kind, k3d,
-minikube, the Vagrant VM's k3s (``vagrant/provision.sh`` runs this module
-inside the VM) or any other cluster that pulls from a registry.
-
-    python3 -m deploy.k8s_deploy [--kubeconfig PATH] [--namespace NAME] [--loader auto]
-
-A deploy is :data:`ACTIONS`, in order, sharing one :class:`Deploy`: first
-the read-only checks that would refuse it (a password the running database
-refuses, another copy holding the node port), so a refusal changes nothing;
-then build, load, apply, roll the API when its image changed, and wait for
-the rollouts and for three replicas to answer. In a dry run no command
-answers: the checks find nothing, and an argument a real run takes from an
-answer is shown as ``<what it is>``.
+One path for every cluster: the local one, kind, k3d, minikube, the Vagrant
+VM's k3s (``vagrant/provision.sh`` runs this module inside the VM) or any
+cluster that pulls from a registry. A deploy is :data:`ACTIONS` in order:
+first the read-only checks that would refuse it (a password the running
+database refuses, another copy holding the node port), so a refusal changes
+nothing; then build, load, apply, roll the API when its image changed, and
+wait for the rollouts and for three replicas to answer. In a dry run no
+command answers: the checks find nothing, and an argument a real run takes
+from an answer is shown as ``<what it is>``.
 """
 
 from __future__ import annotations
@@ -24,12 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy import db_credentials, image_loader, options, tools
-from deploy.api_client import REPLICAS, Survey, format_counts, wait_for_replicas
-from deploy.commands import Kubectl, Runner
-from deploy.errors import DeployError, exit_status
+from api.greeting import count_lines
+from deploy import image_loader, k8s_secret, options
+from deploy.api_client import REPLICAS, Survey, wait_for_replicas
+from deploy.commands import KUBECTL, DeployError, Kubectl, Runner, exit_status, find_tool
 from deploy.options import Option
-from deploy.tools import find_tool
 
 API_IMAGE = "visit-counter-api:dev"
 # On the API's pod template: the image ID it should run. The tag stays
@@ -38,7 +33,6 @@ API_IMAGE = "visit-counter-api:dev"
 IMAGE_ANNOTATION = "visit-counter.dev/image-id"
 APP_SELECTOR = "app.kubernetes.io/name=visit-counter"
 API_SELECTOR = f"{APP_SELECTOR},app.kubernetes.io/component=api"
-
 DESCRIPTION = "Deploy k8s/ to the cluster kubectl points at (KUBECONFIG or --kubeconfig)."
 OPTIONS = (
     options.KUBECONFIG,
@@ -58,14 +52,13 @@ OPTIONS = (
     Option("replicas_timeout", 180, "seconds for three replicas to answer"),
     options.DRY_RUN,
 )
-
 _NODE_PORT_RE = re.compile(r"^\s*nodePort:\s*['\"]?(\d+)", re.MULTILINE)
 
 
 @dataclass
 class Deploy:
-    """One deploy, shared by every action: its options as :data:`OPTIONS`
-    parses them, the runner, and what the earlier actions found."""
+    """One deploy, shared by every action: its options, the runner, and what
+    the earlier actions found."""
 
     runner: Runner
     kubectl: Kubectl
@@ -85,35 +78,29 @@ class Deploy:
     def from_command_line(
         cls, argv: Sequence[str] | None, runner: Runner | None = None, repo: Path = Path(".")
     ) -> Deploy:
-        """The deploy a command line asks for; ``runner`` by default runs
-        the commands, or only prints them with --dry-run."""
+        """The deploy a command line asks for; by default its runner runs the
+        commands, or only prints them with --dry-run."""
         parser = options.parser("python3 -m deploy.k8s_deploy", DESCRIPTION, OPTIONS)
         args = vars(parser.parse_args(argv))
         kubectl = Kubectl.from_command_line(args.pop("kubectl"), args.pop("kubeconfig"))
-        runner = runner or Runner.for_run(args["dry_run"])
-        del args["dry_run"]
-        return cls(runner, kubectl, repo=repo, **args)
+        dry_run = args.pop("dry_run")
+        return cls(runner or Runner.for_run(dry_run), kubectl, repo=repo, **args)
 
     def path(self, relative: str) -> str:
-        return db_credentials.shown(self.repo, relative)
+        return k8s_secret.shown(self.repo, relative)
 
 
 def node_ports(k8s_dir: Path) -> set[int]:
-    """The fixed node ports the manifests ask for."""
-    return {
-        int(port)
-        for path in sorted(k8s_dir.glob("*.yaml"))
-        for port in _NODE_PORT_RE.findall(path.read_text(encoding="utf-8"))
-    }
+    texts = (path.read_text(encoding="utf-8") for path in sorted(k8s_dir.glob("*.yaml")))
+    return {int(port) for text in texts for port in _NODE_PORT_RE.findall(text)}
 
 
 def preflight(run: Deploy) -> None:
-    """kubectl is installed, the namespace and the image loader are known, and
-    every program that builds and loads the images is installed (a dry run
-    runs nothing, so needs nothing)."""
+    """kubectl, the namespace, the image loader, and every program that builds
+    and loads the images (a dry run runs nothing, so needs nothing)."""
     runner, dry_run = run.runner, run.runner.dry_run
     if not dry_run:
-        find_tool(run.kubectl.executable, f"{tools.KUBECTL}, or pass --kubectl")
+        find_tool(run.kubectl.executable, f"{KUBECTL}, or pass --kubectl")
     view = run.kubectl("config", "view", "--minify", "--output", "jsonpath={..namespace}")
     run.namespace = run.namespace or runner.output(view).strip() or "default"
     context, chosen = "", run.loader
@@ -139,13 +126,13 @@ def preflight(run: Deploy) -> None:
 
 
 def check_credentials(run: Deploy) -> None:
-    secret_env = db_credentials.ensure_secret_env(run.runner, run.repo)
-    db_credentials.check(run.runner, run.kubectl, run.namespace, secret_env)
+    secret_env = k8s_secret.ensure_secret_env(run.runner, run.repo)
+    k8s_secret.check(run.runner, run.kubectl, run.namespace, secret_env)
 
 
 def check_node_ports(run: Deploy) -> None:
-    """Refuse when a Service in another namespace holds a node port the
-    manifests want: applying would fail halfway."""
+    """A Service's node port is cluster-wide: one held in another namespace
+    would make the apply fail halfway."""
     ports = node_ports(run.repo / "k8s" / "base")
     if not ports:
         return
@@ -187,9 +174,9 @@ def roll_api(run: Deploy) -> None:
     if not image_id:
         run.runner.note(f"no local {API_IMAGE} to compare: the API is not restarted")
         return
-    namespace = ("--namespace", run.namespace)
     key = IMAGE_ANNOTATION.replace(".", "\\.")
     template = f"jsonpath={{.spec.template.metadata.annotations.{key}}}"
+    namespace = ("--namespace", run.namespace)
     get = run.kubectl("get", "deployment", "api", *namespace, "--output", template)
     if run.runner.output(get).strip() == image_id:
         run.runner.note(f"deployment/api already runs {API_IMAGE} {image_id[:19]}")
@@ -208,10 +195,10 @@ def wait_for_rollouts(run: Deploy) -> None:
     # through its preStop (35 s), and the balancer may reach it for as long
     # as the cluster DNS caches its address, so wait for the old ones to go.
     columns = "custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp"
-    listing = run.kubectl(
-        "get", "pods", *namespace, "--selector", API_SELECTOR, "--no-headers", "--output", columns
-    )
-    rows = [line.split() for line in run.runner.output(listing).splitlines()]
+    listing = run.kubectl("get", "pods", *namespace, "--selector", API_SELECTOR, "--no-headers")
+    rows = [
+        line.split() for line in run.runner.output([*listing, "--output", columns]).splitlines()
+    ]
     leaving = [f"pod/{row[0]}" for row in rows if row[1:] != ["<none>"]]
     if leaving:
         run.runner.run(run.kubectl("wait", "--for=delete", *leaving, *namespace, timeout))
@@ -233,7 +220,7 @@ def show_replicas(runner: Runner, url: str, timeout: float, hint: str) -> Survey
         runner.say(
             f"{REPLICAS} replicas answer on {url} (after {survey.requests} requests). Counts:"
         )
-        runner.say(format_counts(survey.visits))
+        runner.say("\n".join(count_lines(survey.visits.items())))  # as the API lists them
     return survey
 
 
@@ -250,7 +237,6 @@ ACTIONS: tuple[Callable[[Deploy], None], ...] = (
 
 
 def deploy(run: Deploy) -> Survey | None:
-    """Deploy ``k8s/`` to the cluster; the replicas that answered (None in a dry run)."""
     for action in ACTIONS:
         action(run)
     return run.survey

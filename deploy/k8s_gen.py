@@ -1,27 +1,22 @@
 """``invoke k8s-gen``: compose.yaml -> kompose -> ``k8s/base/``, checked with kustomize.
 
-    python -m deploy.k8s_gen [--repo DIR] [--kompose PATH] [--kubectl PATH]
-
-1. The pinned kompose converts compose.yaml alone (``deploy.kompose``): the
-   base carries compose.yaml's defaults, never a developer's ``.env``, and the
-   passwords reach the cluster only through the gitignored ``k8s/secret.env``.
+1. The pinned kompose converts a lone copy of compose.yaml in a temp dir with
+   a minimal environment, so the committed base carries compose.yaml's
+   defaults, never a developer's ``.env`` (kompose would interpolate it).
 2. ``deploy.k8s_base`` does to kompose's objects only what kustomize cannot.
-3. Everything is dumped with sorted keys (byte-identical output for the same
-   input) under a generated-file header, then rendered with the hand-written
-   rest of ``k8s/`` (``kubectl kustomize`` on a staged copy) and checked: no
-   credential anywhere, every patch finds its object, the rendered objects
-   agree (``deploy.k8s_base.check_rendered``).
-4. Only then is each file moved into ``k8s/base/``, one atomic rename each,
-   and ``k8s/secret.env`` written (``deploy.k8s_secret``). On any error
-   nothing in ``k8s/`` changes.
+3. Files dumped with sorted keys (the same input, the same bytes) are rendered
+   with the rest of ``k8s/`` (``kubectl kustomize`` on a staged copy) and
+   checked: no credential anywhere, every patch finds its object.
+4. Only then is each moved into ``k8s/base/``, one atomic rename each, and
+   ``k8s/secret.env`` written. On any error nothing in ``k8s/`` changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -29,12 +24,12 @@ from pathlib import Path
 
 import yaml
 
-from deploy import tools
-from deploy.errors import DeployError, exit_status
+from deploy import k8s_secret
+from deploy.commands import KUBECTL, DeployError, capture, exit_status, find_tool
 from deploy.k8s_base import Obj, base_objects, check_rendered
-from deploy.k8s_secret import SECRET_ENV, secret_values, staged_file, write_secret_env
-from deploy.kompose import KOMPOSE_VERSION, find_kompose, run_kompose
 
+KOMPOSE_VERSION = "1.38.0"
+KOMPOSE_INSTALL = "sudo bash ci/install-kompose.sh"
 BASE = "base"
 KUSTOMIZATION = "kustomization.yaml"
 SECRET_ENV_FILE = "secret.env"  # noqa: S105 (a file name)
@@ -44,6 +39,61 @@ HEADER = (
     "# deploy/k8s_base.py. Do not edit: change compose.yaml (or k8s/patches/) and re-run\n"
     "# `invoke k8s-gen`.\n"
 )
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def find_kompose(kompose: str) -> str:
+    """The path of a kompose reporting KOMPOSE_VERSION."""
+    path = find_tool(kompose, f"install {KOMPOSE_VERSION} with `{KOMPOSE_INSTALL}`")
+    result = capture([path, "version"], timeout=30)
+    reported = result.stdout.split()[0] if result.returncode == 0 and result.stdout else ""
+    if reported != KOMPOSE_VERSION:
+        raise DeployError(
+            f"{path} is kompose {reported or '(unknown version)'}, not {KOMPOSE_VERSION}; "
+            f"install the pinned one with `{KOMPOSE_INSTALL}`"
+        )
+    return path
+
+
+def kompose_error(stderr: str, workdir: Path) -> str:
+    lines = [_ANSI_RE.sub("", line).strip() for line in stderr.splitlines()]
+    # A Go panic's own line, not the stack trace after it (kompose panics on
+    # a readiness label set without its http_get_path, for one).
+    fatal = [line for line in lines if line.startswith(("FATA", "ERRO", "panic: "))]
+    message = re.sub(r"^(FATA|ERRO)\s*", "", (fatal or lines or ["no output"])[-1])
+    return message.replace(str(workdir) + os.sep, "")
+
+
+def copy_config_files(compose_file: Path, workdir: Path) -> list[str]:
+    """Copy the files of compose.yaml's ``configs:`` (kompose makes each a
+    ConfigMap) beside the lone copy; their relative paths."""
+    configs = (yaml.safe_load(compose_file.read_text()) or {}).get("configs") or {}
+    copied = []
+    for name, config in configs.items():
+        relative = Path(str(config.get("file", "")))
+        source = compose_file.parent / relative
+        if relative.is_absolute() or ".." in relative.parts or not source.is_file():
+            raise DeployError(f"compose.yaml's config {name!r} needs a file inside the repo")
+        (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, workdir / relative)
+        copied.append(relative.as_posix())
+    return copied
+
+
+def run_kompose(compose_file: Path, kompose: str, workdir: Path) -> list[Obj]:
+    """kompose's objects for a lone copy of ``compose_file``, in file-name order."""
+    shutil.copyfile(compose_file, workdir / "compose.yaml")
+    held = ", ".join([compose_file.name, *copy_config_files(compose_file, workdir)])
+    (workdir / "out").mkdir()  # `-o DIR` writes a file per object only into an existing DIR
+    command = [kompose, "convert", "-f", "compose.yaml", "--with-kompose-annotation=false"]
+    command += ["-o", "out"]
+    print("+ " + " ".join(command), f"  (in a temp dir holding only {held})")
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(workdir)}
+    result = capture(command, timeout=300, cwd=workdir, env=env)
+    if result.returncode != 0:
+        raise DeployError(f"kompose rejected compose.yaml: {kompose_error(result.stderr, workdir)}")
+    paths = sorted((workdir / "out").glob("*.yaml"))
+    return [doc for path in paths for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -69,7 +119,6 @@ def dump(obj: Obj) -> str:
 
 
 def render_base(base: dict[str, Obj]) -> dict[str, str]:
-    """File name -> text of every file in k8s/base/, its kustomization included."""
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -86,8 +135,8 @@ def kustomize_error(stderr: str) -> str:
 
 
 def rendered_objects(k8s_dir: Path, files: dict[str, str], kubectl: str) -> list[Obj]:
-    """``kubectl kustomize`` of a copy of ``k8s_dir`` holding the new base
-    (and placeholder passwords: this render only checks, it is never kept)."""
+    """``kubectl kustomize`` of a copy of ``k8s_dir`` holding the new base (and
+    placeholder passwords: this render only checks, it is never kept)."""
     if not (k8s_dir / KUSTOMIZATION).is_file():
         raise DeployError(f"{k8s_dir / KUSTOMIZATION} not found: it lists the base and patches")
     with tempfile.TemporaryDirectory(prefix="k8s-gen-render.") as tmp:
@@ -96,12 +145,9 @@ def rendered_objects(k8s_dir: Path, files: dict[str, str], kubectl: str) -> list
         (staged / BASE).mkdir()
         for name, text in files.items():
             (staged / BASE / name).write_text(text, encoding="utf-8")
-        keys = {key for variables in SECRET_ENV.values() for key in variables.values()}
-        (staged / SECRET_ENV_FILE).write_text("".join(f"{key}=placeholder\n" for key in keys))
-        result = subprocess.run(  # noqa: S603 (a tool path the user chose)
-            [kubectl, "kustomize", str(staged)],
-            capture_output=True, text=True, check=False, timeout=120,
-        )  # fmt: skip
+        placeholders = "".join(f"{key}=placeholder\n" for key in k8s_secret.SECRET_KEYS)
+        (staged / SECRET_ENV_FILE).write_text(placeholders)
+        result = capture([kubectl, "kustomize", str(staged)], timeout=120)
     if result.returncode != 0:
         raise DeployError(kustomize_error(result.stderr))
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -109,18 +155,17 @@ def rendered_objects(k8s_dir: Path, files: dict[str, str], kubectl: str) -> list
 
 def check_no_credential(files: dict[str, str], secrets: Iterable[str]) -> None:
     for name, text in files.items():
-        for value in secrets:
-            if value in text:
-                raise DeployError(f"a credential value would be written into k8s/base/{name}")
+        if any(value in text for value in secrets):
+            raise DeployError(f"a credential value would be written into k8s/base/{name}")
 
 
 def install(base_dir: Path, files: dict[str, str]) -> None:
-    """Move the checked files into ``base_dir``, one atomic rename each, and
-    drop generated files that are no longer produced."""
+    """Move the files into ``base_dir``, one atomic rename each, and drop
+    generated files that are no longer produced."""
     staged: list[tuple[Path, Path]] = []
     try:
         for name, text in sorted(files.items()):
-            staged.append((staged_file(base_dir / name, text, 0o644), base_dir / name))
+            staged.append((k8s_secret.staged_file(base_dir / name, text, 0o644), base_dir / name))
     except BaseException:
         for staged_path, _ in staged:
             staged_path.unlink(missing_ok=True)
@@ -141,18 +186,17 @@ def generate(
     compose_file = repo / "compose.yaml"
     if not compose_file.is_file():
         raise DeployError(f"{compose_file} not found")
-    kompose_path, kubectl_path = find_kompose(kompose), tools.find_tool(kubectl, tools.KUBECTL)
+    kompose_path, kubectl_path = find_kompose(kompose), find_tool(kubectl, KUBECTL)
     with tempfile.TemporaryDirectory(prefix="k8s-gen.") as tmp:
         objects = run_kompose(compose_file, kompose_path, Path(tmp))
-    variables = {service: list(env) for service, env in SECRET_ENV.items()}
-    base, removed = base_objects(objects, variables)
+    base, removed = base_objects(objects, k8s_secret.SECRET_ENV)
     files = render_base(base)
     check_rendered(rendered_objects(out_dir, files, kubectl_path))
     # The dev defaults kompose wrote must stay out of k8s/ as much as .env's values.
-    secrets = secret_values(compose_file)
+    secrets = k8s_secret.secret_values(k8s_secret.compose_config(compose_file))
     check_no_credential(files, {*secrets.values(), *removed})
     install(out_dir / BASE, files)
-    write_secret_env(out_dir / SECRET_ENV_FILE, secrets)
+    k8s_secret.write_secret_env(out_dir / SECRET_ENV_FILE, secrets)
     return [*(f"{BASE}/{name}" for name in sorted(files)), SECRET_ENV_FILE]
 
 

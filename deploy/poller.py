@@ -1,10 +1,9 @@
-"""A polling client that records what users would have seen during a drill.
+"""What users would have seen during a drill, and the drill's verdict on it.
 
-A background thread sends ``GET /`` (``Accept: application/json``, a new
-connection each time, so kube-proxy may pick any pod) every 50 ms until it is
-stopped or its time runs out, and records every outcome: the status and
-whether a ``Retry-After`` came with it, or why no HTTP answer came at all.
-:class:`deploy.drill_report.DrillReport` then sorts them by the drill's rules.
+:class:`Poller` sends ``GET /`` (``Accept: application/json``, a new
+connection each time, so kube-proxy may pick any pod) every 50 ms in a
+background thread and records every outcome; :class:`DrillReport` sorts
+them by the drill's rules into one summary line.
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ import http.client
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from deploy.api_client import request
 
@@ -24,8 +24,8 @@ REQUEST_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Sample:
-    """One request: when it ended (seconds since the poller started), its
-    status (None: no HTTP answer) and the reason no answer came."""
+    """One request: when it ended (poller seconds), its status (None: no
+    HTTP answer) and why no answer came."""
 
     at: float
     status: int | None
@@ -34,7 +34,6 @@ class Sample:
 
     @property
     def outcome(self) -> str:
-        """What was seen, as a report lists it: ``200``, ``503``, ``connection refused``."""
         return str(self.status) if self.status is not None else self.error
 
 
@@ -55,13 +54,11 @@ def error_kind(exc: BaseException) -> str:
 
 
 class Poller:
-    """``GET url`` every ``interval`` seconds in a background thread, for at
-    most ``max_seconds``; use as a context manager, read :attr:`samples`."""
+    """``GET url`` every ``interval`` seconds, for at most ``max_seconds``; a
+    context manager."""
 
     def __init__(self, url: str, interval: float = 0.05, max_seconds: float = 600.0) -> None:
-        self.url = url
-        self.interval = interval
-        self.max_seconds = max_seconds
+        self.url, self.interval, self.max_seconds = url, interval, max_seconds
         self.started = time.monotonic()
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
@@ -90,8 +87,7 @@ class Poller:
             return list(self._samples)
 
     def first_ok_within(self, moment: float, timeout: float) -> Sample | None:
-        """The first ``200`` that ended after ``moment`` (poller seconds),
-        waiting up to ``timeout`` seconds for it."""
+        """The first ``200`` that ended after ``moment``, waiting up to ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
             first = next((s for s in self.samples if s.at >= moment and s.status == 200), None)
@@ -127,3 +123,63 @@ def outcomes_over(url: str, seconds: float) -> dict[str, int]:
             seen[error_kind(exc)] += 1
         time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
     return dict(seen)
+
+
+def failure_reason(sample: Sample, allow_503: bool) -> str | None:
+    """Why ``sample`` is a failed request, or None. While the database is away
+    (``allow_503``) the API's contract is a ``503`` with ``Retry-After``: an
+    answer, not a failure; a ``503`` without it is one."""
+    if sample.status is None:
+        return sample.error or "no answer"
+    if sample.status == 200:
+        return None
+    if sample.status == 503 and allow_503:
+        return None if sample.retry_after else "503 without Retry-After"
+    return f"status {sample.status}"
+
+
+def lost_counts(before: dict[str, int], after: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """Replicas whose count went down or disappeared: ``{name: (before, after)}``."""
+    return {name: (n, after.get(name, 0)) for name, n in before.items() if after.get(name, 0) < n}
+
+
+@dataclass
+class DrillReport:
+    name: str
+    requests: int = 0
+    failures: dict[str, int] = field(default_factory=dict)  # reason -> requests
+    statuses: dict[str, int] = field(default_factory=dict)  # outcome -> requests
+    before: dict[str, int] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, tuple[int, int]] = field(default_factory=dict)
+    recovery_seconds: float | None = None
+    replicas_after: list[str] = field(default_factory=list)  # answering at the end
+    deleted: str = ""  # a pod the drill deleted, which must not be among them
+    problems: list[str] = field(default_factory=list)  # checks besides the polling
+    dry_run: bool = False
+
+    def record(self, samples: Iterable[Sample], allow_503: bool) -> None:
+        samples = list(samples)
+        self.statuses = dict(Counter(sample.outcome for sample in samples))
+        reasons = (failure_reason(sample, allow_503) for sample in samples)
+        self.failures = dict(Counter(reason for reason in reasons if reason))
+        self.requests = len(samples)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.lost and not self.problems
+
+    def summary(self) -> str:
+        if self.dry_run:
+            return f"{self.name}: dry run"
+        reasons = ", ".join(f"{why}: {n}" for why, n in sorted(self.failures.items()))
+        parts = [f"{self.requests} requests, {self.failed} failed{f' ({reasons})' * bool(reasons)}"]
+        if self.recovery_seconds is not None:
+            parts.append(f"200 again {self.recovery_seconds:.1f}s after the database returned")
+        lost = ", ".join(f"{name} {b} -> {a}" for name, (b, a) in self.lost.items())
+        parts += [f"counts went down: {lost}" if lost else "counts kept", *self.problems]
+        return f"{self.name}: {'ok' if self.ok else 'FAILED'}: " + "; ".join(parts)

@@ -1,11 +1,10 @@
 """What ``invoke vagrant-deploy``, ``vagrant-destroy`` and ``vagrant-drill`` do.
 
 Inside the VM, provisioning deploys with the same code as any cluster
-(``python3 -m deploy.k8s_deploy``). ``vagrant-deploy`` then leaves a
-kubeconfig for the VM's cluster on the host, ``.vagrant/kubeconfig`` (the API
-server's port is forwarded to 127.0.0.1), so kubectl, ``invoke k8s-deploy``
-and ``invoke k8s-drill`` work against the VM from the host as against any
-cluster; ``vagrant-drill`` is ``k8s-drill`` with that kubeconfig.
+(``python3 -m deploy.k8s_deploy``). ``vagrant-deploy`` then leaves the VM's
+kubeconfig on the host, ``.vagrant/kubeconfig``, so kubectl and every k8s-*
+task work against the VM as against any cluster; ``vagrant-drill`` is
+``k8s-drill`` with it.
 """
 
 from __future__ import annotations
@@ -16,22 +15,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy import db_credentials, options
 from deploy import drill as drills
+from deploy import k8s_secret, options
 from deploy.api_client import Survey
-from deploy.commands import Argv, Kubectl, Runner
-from deploy.drill_report import DrillReport
-from deploy.errors import DeployError, exit_status
+from deploy.commands import Argv, DeployError, Kubectl, Runner, exit_status
 from deploy.k8s_deploy import show_replicas
 from deploy.k8s_secret import write_private_file
 from deploy.options import Option
+from deploy.poller import DrillReport
 
-# The host side of the VM's forwarded port (Vagrantfile: host 8000 -> guest
-# NodePort 30001), the same URL Compose serves.
+# The host ends of the Vagrantfile's forwarded ports: the NodePort (30001) on
+# the URL Compose serves, and the API server (6443). .vagrant/ is Vagrant's
+# own, gitignored, and never synced into the VM.
 URL = "http://localhost:8000/"
-# The host side of the VM's forwarded API server port (Vagrantfile: host
-# 127.0.0.1:26443 -> guest 6443), and where the host's kubeconfig goes
-# (.vagrant/ is Vagrant's own, gitignored, and never synced into the VM).
 API_PORT = 26443
 KUBECONFIG = Path(".vagrant/kubeconfig")
 # k3s writes its admin kubeconfig for the VM's own loopback.
@@ -59,12 +55,8 @@ HELP = {
 
 
 def parse_state(machine_readable: str) -> str:
-    """The machine's state from ``vagrant status --machine-readable``.
-
-    Lines are ``timestamp,target,type,data...``; the one of type ``state``
-    carries e.g. ``running``, ``poweroff``, ``not_created`` (VirtualBox) or
-    ``shutoff`` (libvirt).
-    """
+    """From ``vagrant status --machine-readable``'s ``timestamp,target,state,STATE``
+    line: ``running``, ``poweroff``, ``not_created`` (VirtualBox), ``shutoff`` (libvirt)."""
     for line in machine_readable.splitlines():
         parts = line.split(",")
         if len(parts) >= 4 and parts[2] == "state":
@@ -89,7 +81,7 @@ def host_kubeconfig(k3s_yaml: str, port: int = API_PORT) -> str:
 
 
 def write_kubeconfig(runner: Runner, path: Path = KUBECONFIG) -> None:
-    """Copy the VM's kubeconfig to the host, readable by this user only."""
+    """The VM's kubeconfig on the host, readable by this user only."""
     k3s_yaml = runner.output(kubeconfig_command())
 
     def write() -> None:
@@ -100,29 +92,22 @@ def write_kubeconfig(runner: Runner, path: Path = KUBECONFIG) -> None:
 
 
 def deploy(runner: Runner, state: str = "", url: str = URL, timeout: float = 180) -> Survey | None:
-    """Bring the VM up (or re-provision it), then wait for three replicas."""
     if not state:
         status = runner.output(["vagrant", "status", "--machine-readable"])
-        if status:
-            state = parse_state(status)
-        else:  # a dry run
+        state = parse_state(status) if status else ""
+        if not status:  # a dry run
             runner.note(
                 "(dry run: the VM's state is unknown; --state running previews the other path)"
             )
     # The VM has no Docker Compose to resolve the passwords: the host writes
     # k8s/secret.env before the VM boots or syncs, and rsync copies it in.
-    db_credentials.ensure_secret_env(runner, Path("."))
+    k8s_secret.ensure_secret_env(runner, Path("."))
     # `vagrant up` boots (or creates) the VM and provisions it: the
     # Vagrantfile's provisioner runs on every `up`. A running VM gets the
     # current tree (rsync is one-way and only automatic on `up`) and is
     # provisioned again, which rebuilds the image and re-applies k8s/.
-    up = (
-        [["vagrant", "rsync"], ["vagrant", "provision"]]
-        if state == "running"
-        else [["vagrant", "up"]]
-    )
-    for argv in up:
-        runner.run(argv)
+    for command in ["rsync", "provision"] if state == "running" else ["up"]:
+        runner.run(["vagrant", command])
     write_kubeconfig(runner)
     return show_replicas(runner, url, timeout, LOOK_INSIDE)
 
@@ -130,14 +115,13 @@ def deploy(runner: Runner, state: str = "", url: str = URL, timeout: float = 180
 def drill(
     runner: Runner, names: Sequence[str] = drills.DRILLS, url: str = URL, timeout: float = 180
 ) -> list[DrillReport]:
-    """``invoke k8s-drill`` against the VM, with the kubeconfig
-    ``vagrant-deploy`` left on the host."""
+    """``invoke k8s-drill`` against the VM, with the kubeconfig ``vagrant-deploy`` left."""
     if not runner.dry_run and not KUBECONFIG.exists():
         raise DeployError(f"no {KUBECONFIG}: run `invoke vagrant-deploy` first")
-    kubectl = Kubectl(kubeconfig=str(KUBECONFIG))
-    reports = drills.run_drills(
-        names, drills.DrillTarget(runner, kubectl, url=url, timeout=timeout)
+    target = drills.DrillTarget(
+        runner, Kubectl(kubeconfig=str(KUBECONFIG)), url=url, timeout=timeout
     )
+    reports = drills.run_drills(names, target)
     drills.check_reports(reports, say=runner.say)
     return reports
 
@@ -151,14 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.add_to(commands.add_parser(command, help=HELP[command]), declared)
     args = parser.parse_args(argv)
     runner = Runner.for_run(args.dry_run)
-    if args.command == "deploy":
-        return exit_status(
-            "vagrant-deploy", lambda: deploy(runner, state=args.state, timeout=args.timeout)
-        )
-    if args.command == "destroy":
-        return exit_status("vagrant-destroy", lambda: runner.run(["vagrant", "destroy", "--force"]))
-    names = drills.drill_names(args.drill)
-    return exit_status("vagrant-drill", lambda: drill(runner, names, timeout=args.timeout))
+    task = {
+        "deploy": lambda: deploy(runner, state=args.state, timeout=args.timeout),
+        "destroy": lambda: runner.run(["vagrant", "destroy", "--force"]),
+        "drill": lambda: drill(runner, drills.drill_names(args.drill), timeout=args.timeout),
+    }
+    return exit_status(f"vagrant-{args.command}", task[args.command])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from deploy.tools import ToolMissing
+from deploy.commands import ToolMissing
 from localservers.mariadb import MariaDBServer
 from localservers.ports import free_port, wait_until
 

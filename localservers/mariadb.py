@@ -16,7 +16,7 @@ from typing import Any
 
 import pymysql
 
-from deploy.tools import MARIADB_SERVER, find_tool
+from deploy.commands import MARIADB_SERVER, find_tool
 from localservers.ports import free_port, wait_until
 
 DB_USER = "visits"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from deploy.tools import find_tool
+from deploy.commands import find_tool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

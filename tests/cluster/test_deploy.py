@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.api_client import request
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy, secret_values
 
 

@@ -8,7 +8,7 @@ dead Service) while the database is away, and no count ever lost.
 from __future__ import annotations
 
 from deploy import drill
-from deploy.drill_report import DrillReport
+from deploy.poller import DrillReport
 from tests.utils.cluster import Cluster, Deployed, api_restarts, drill_target
 
 

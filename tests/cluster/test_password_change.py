@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from deploy.api_client import request
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 from localservers.project import REPO_ROOT
 from tests.utils.cluster import NAMESPACE, URL, Cluster, Deployed, deploy
 

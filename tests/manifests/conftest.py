@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy import tools
+from deploy.commands import KUBECTL
 from tests.utils.manifests import (
     CHECKOV_HINT,
     KOMPOSE_HINT,
@@ -33,7 +33,7 @@ def kompose() -> str:
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    return require_tool("kubectl", tools.KUBECTL)
+    return require_tool("kubectl", KUBECTL)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.k8s_gen import GENERATED_MARK
+from deploy.k8s_gen import GENERATED_MARK, KOMPOSE_VERSION
 from deploy.k8s_secret import SECRET_KEYS
-from deploy.kompose import KOMPOSE_VERSION
 from localservers.project import REPO_ROOT
 from tests.utils.manifests import (
     committed_k8s_files,

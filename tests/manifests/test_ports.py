@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from deploy import tools, vagrant
+from deploy import vagrant
+from deploy.commands import KUBECTL
 from localservers.project import REPO_ROOT
 from tests.utils.run import run
 from tests.utils.tools import require_tool
@@ -87,7 +88,7 @@ def test_the_readme_urls_use_the_host_port() -> None:
 
 
 def kubectl() -> str:
-    return require_tool("kubectl", tools.KUBECTL)
+    return require_tool("kubectl", KUBECTL)
 
 
 def rendered_manifests(tmp_path: Path) -> list[dict[str, Any]]:

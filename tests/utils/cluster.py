@@ -12,8 +12,8 @@ from typing import Any
 from deploy import k8s_deploy
 from deploy.api_client import Survey
 from deploy.commands import Kubectl, Runner
-from deploy.db_credentials import read_secret_env
 from deploy.drill import DrillTarget
+from deploy.k8s_secret import read_secret_env
 from localservers.project import REPO_ROOT
 from tests.utils.run import Completed, run
 

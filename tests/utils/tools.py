@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from deploy.tools import ToolMissing, find_tool
+from deploy.commands import ToolMissing, find_tool
 
 
 def in_ci() -> bool:

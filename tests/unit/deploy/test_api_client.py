@@ -10,8 +10,7 @@ import time
 import pytest
 
 from deploy import api_client, vagrant
-from deploy.api_client import lost_counts
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 from localservers.ports import free_port
 from tests.utils.fake_api import FakeApi, rotating
 
@@ -116,9 +115,3 @@ def test_counts_reads_visits_without_counting() -> None:
         assert first == api_client.Visit("api-a", {"api-a": 1}, 1)
         assert api_client.counts(api.url) == {"api-a": 1}
         assert api_client.counts(api.url) == {"api-a": 1}
-
-
-def test_lost_counts_names_replicas_whose_count_went_down() -> None:
-    before = {"api-a": 3, "api-b": 2, "api-c": 1}
-    assert lost_counts(before, {**before, "api-d": 1}) == {}
-    assert lost_counts(before, {"api-a": 4, "api-b": 1}) == {"api-b": (2, 1), "api-c": (1, 0)}

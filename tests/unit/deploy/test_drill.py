@@ -17,9 +17,8 @@ from collections.abc import Callable
 import pytest
 
 from deploy import drill
-from deploy.commands import Kubectl, Runner, print_only
-from deploy.drill_report import DrillReport
-from deploy.errors import DeployError
+from deploy.commands import DeployError, Kubectl, Runner, print_only
+from deploy.poller import DrillReport
 from tests.utils.fake_api import FakeApi
 from tests.utils.scripted import Answer, Scripted
 
@@ -73,7 +72,7 @@ def test_a_clean_db_outage_passes_and_measures_the_recovery() -> None:
 
     with FakeApi(db.behaviour) as api:
         cluster = kubectl({"--replicas=0": down, "--replicas=1": later(0.5, up)})
-        report = drill.db_outage(target(api, cluster))
+        report = drill.run_drill("db-outage", target(api, cluster))
     assert report.ok, report.summary()
     assert report.failures == {}
     assert report.statuses["503"] > 5
@@ -101,7 +100,9 @@ def test_a_503_without_retry_after_fails_the_db_outage() -> None:
         db.up = True
 
     with FakeApi(db.behaviour, retry_after=False) as api:
-        report = drill.db_outage(target(api, kubectl({"--replicas=0": down, "--replicas=1": up})))
+        report = drill.run_drill(
+            "db-outage", target(api, kubectl({"--replicas=0": down, "--replicas=1": up}))
+        )
     assert not report.ok
     assert set(report.failures) == {"503 without Retry-After"}
     assert "GET / never answered 503 with Retry-After in the outage" in report.problems
@@ -118,7 +119,7 @@ def test_a_503_fails_the_rollout_drill() -> None:
         time.sleep(0.6)
 
     with FakeApi(db.behaviour) as api:
-        report = drill.rollout(target(api, kubectl({"rollout restart": blip})))
+        report = drill.run_drill("rollout", target(api, kubectl({"rollout restart": blip})))
     assert not report.ok
     assert set(report.failures) == {"status 503"}
 
@@ -132,7 +133,7 @@ def test_pod_delete_deletes_the_pod_that_answered_and_notices_a_lost_count() -> 
                 api.visits["api-b"] = 0
 
         cluster = kubectl({"delete pod": lose_counts})
-        report = drill.pod_delete(target(api, cluster))
+        report = drill.run_drill("pod-delete", target(api, cluster))
     deletes = [c for c in cluster.lines if "delete pod" in c]
     # The visit that picked the victim was request 1 of the polled ones or
     # the drill's own: either way it named a replica that exists.

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from deploy import image_loader
-from deploy.commands import Argv, Runner
-from deploy.errors import DeployError
-from deploy.image_loader import Loader, Step
+from deploy.commands import Argv, DeployError, Runner
+from deploy.image_loader import Loader
 from localservers.project import REPO_ROOT
 from tests.utils.scripted import Answer, Scripted
 
@@ -49,12 +48,13 @@ def test_an_explicit_loader_wins_over_the_context() -> None:
 
 def test_local_pipes_docker_save_into_the_node_and_pins_the_image() -> None:
     steps = Loader("local", node_ids=("f00d",)).load_steps("mariadb:11.8", "sha256:abc", "f00d")
+    # A step is its stages: ``docker save`` piped into the node's import.
     assert steps == [
-        Step(
+        [
+            ["docker", "save", "mariadb:11.8"],
             ["docker", "exec", "-i", "f00d", *CTR, "images", "import", "--digests", "-"],
-            stdin_from=["docker", "save", "mariadb:11.8"],
-        ),
-        Step(
+        ],
+        [
             [
                 "docker",
                 "exec",
@@ -66,7 +66,7 @@ def test_local_pipes_docker_save_into_the_node_and_pins_the_image() -> None:
                 "io.cri-containerd.pinned=pinned",
                 "visit-counter.dev/image-id=sha256:abc",
             ]
-        ),
+        ],
     ]
     assert Loader("local", node_ids=("f00d",)).listing_command("f00d") == [
         "docker",
@@ -81,10 +81,10 @@ def test_local_pipes_docker_save_into_the_node_and_pins_the_image() -> None:
 def test_k3s_saves_into_its_images_directory_then_imports_and_pins() -> None:
     tarball = "/var/lib/rancher/k3s/agent/images/visit-counter-api.tar"
     assert Loader("k3s").load_steps("visit-counter-api:dev", "sha256:abc") == [
-        Step(["mkdir", "-p", "/var/lib/rancher/k3s/agent/images"]),
-        Step(["docker", "save", "--output", tarball, "visit-counter-api:dev"]),
-        Step(["k3s", *CTR, "images", "import", tarball]),
-        Step(
+        [["mkdir", "-p", "/var/lib/rancher/k3s/agent/images"]],
+        [["docker", "save", "--output", tarball, "visit-counter-api:dev"]],
+        [["k3s", *CTR, "images", "import", tarball]],
+        [
             [
                 "k3s",
                 *CTR,
@@ -94,7 +94,7 @@ def test_k3s_saves_into_its_images_directory_then_imports_and_pins() -> None:
                 "io.cri-containerd.pinned=pinned",
                 "visit-counter.dev/image-id=sha256:abc",
             ]
-        ),
+        ],
     ]
 
 
@@ -111,7 +111,7 @@ def test_k3s_saves_into_its_images_directory_then_imports_and_pins() -> None:
     ],
 )
 def test_kind_k3d_and_minikube_use_their_own_load_command(loader: Loader, argv: Argv) -> None:
-    assert loader.load_steps("mariadb:11.8", "sha256:abc") == [Step(argv)]
+    assert loader.load_steps("mariadb:11.8", "sha256:abc") == [[argv]]
     assert loader.listing_command() is None
     assert set(loader.tools()) == {"docker", loader.kind}
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from deploy import k8s_base
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 from deploy.k8s_base import Obj
 from localservers.project import REPO_ROOT
 

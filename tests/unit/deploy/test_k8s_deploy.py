@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy import db_credentials, k8s_deploy
+from deploy import k8s_deploy, k8s_secret
 from deploy.api_client import Survey
-from deploy.commands import Kubectl, Runner, print_only
-from deploy.errors import CommandFailed, DeployError
+from deploy.commands import CommandFailed, DeployError, Kubectl, Runner, ToolMissing, print_only
 from deploy.k8s_deploy import Deploy
-from deploy.tools import ToolMissing
 from localservers.project import REPO_ROOT
 from tests.utils.fake_api import FakeApi, rotating
 from tests.utils.scripted import Scripted
@@ -88,7 +86,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
     assert survey is not None
     assert survey.replicas == ["api-a", "api-b", "api-c"]
     k = "kubectl --kubeconfig kc"
-    exec_check = shlex.join(db_credentials.check_command(Kubectl(kubeconfig="kc"), "default"))
+    exec_check = shlex.join(k8s_secret.check_command(Kubectl(kubeconfig="kc"), "default"))
     api_image, db, lb = "visit-counter-api:dev", "mariadb:11.8", "haproxy:3.0"
     node = "docker exec n1 ctr -n k8s.io"
     annotation = "jsonpath={.spec.template.metadata.annotations.visit-counter\\.dev/image-id}"
@@ -301,7 +299,7 @@ def compose_config(api_password: str, root_password: str) -> str:
 
 def test_the_secret_env_is_written_when_missing(repo: Path) -> None:
     compose = Scripted({"config --format json": compose_config("pa$$word", "root")})
-    path = db_credentials.ensure_secret_env(Runner(compose), repo)
+    path = k8s_secret.ensure_secret_env(Runner(compose), repo)
     assert compose.ran("docker compose --file compose.yaml config --format json")
     assert path.read_text() == "DB_PASSWORD=pa$word\nDB_ROOT_PASSWORD=root\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -311,7 +309,7 @@ def test_a_missing_secret_env_without_compose_is_one_line(repo: Path) -> None:
     # The Vagrant VM: docker, but no compose plugin.
     no_compose = Scripted({"docker compose": 1})
     with pytest.raises(DeployError) as caught:
-        db_credentials.ensure_secret_env(Runner(no_compose), repo)
+        k8s_secret.ensure_secret_env(Runner(no_compose), repo)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("k8s/secret.env is missing and cannot be written here")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deploy import k8s_gen
-from deploy.errors import DeployError
+from deploy.commands import DeployError
 
 
 def test_the_base_kustomization_lists_exactly_the_files_written() -> None:

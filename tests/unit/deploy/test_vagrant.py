@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploy import vagrant
-from deploy.commands import Runner
-from deploy.errors import DeployError
+from deploy.commands import DeployError, Runner
 from tests.utils.run import run
 from tests.utils.scripted import Scripted, make_tripwire, nothing_ran, printed
 
