@@ -13,10 +13,13 @@ from an answer is shown as ``<what it is>``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +49,24 @@ OPTIONS = (
         choices=("auto", *image_loader.LOADERS),
     ),
     Option("cluster_name", "", "kind/k3d cluster or minikube profile (default: from the context)"),
+    Option(
+        "database",
+        "single",
+        "single (one MariaDB) or galera (three Galera nodes, k8s/components/galera; "
+        "docs/galera.md). The other one's workload is removed; volumes are kept",
+        choices=("single", "galera"),
+    ),
     options.URL,
     Option("build", True, f"build {API_IMAGE} first (--no-build: use the one already built)"),
     Option("timeout", 300, "seconds for each rollout (kubectl rollout status)"),
     Option("replicas_timeout", 180, "seconds for three replicas to answer"),
     options.DRY_RUN,
 )
+# Each database: its workload, and the component label of its objects.
+DATABASES = {"single": ("deployment/db", "db"), "galera": ("statefulset/galera", "galera")}
+# The kinds of a database's objects that go when the other one is chosen:
+# never a claim (going back finds its data again), nor the Secret.
+DATABASE_KINDS = "deployment,statefulset,service,networkpolicy,poddisruptionbudget,configmap"
 _NODE_PORT_RE = re.compile(r"^\s*nodePort:\s*['\"]?(\d+)", re.MULTILINE)
 
 
@@ -65,6 +80,7 @@ class Deploy:
     namespace: str  # empty: the context's, until preflight
     loader: str
     cluster_name: str
+    database: str
     url: str
     build: bool
     timeout: int
@@ -165,7 +181,29 @@ def apply(run: Deploy) -> None:
     )
     if not run.runner.output(exists).strip():
         run.runner.run(run.kubectl("create", "namespace", run.namespace))
-    run.runner.run(run.kubectl("apply", "-k", run.path("k8s/"), "--namespace", run.namespace))
+    if run.database == "single":
+        run.runner.run(run.kubectl("apply", "-k", run.path("k8s/"), "--namespace", run.namespace))
+        return
+    with galera_overlay(run.repo / "k8s") as overlay:
+        run.runner.run(run.kubectl("apply", "-k", str(overlay), "--namespace", run.namespace))
+
+
+@contextlib.contextmanager
+def galera_overlay(k8s: Path) -> Iterator[Path]:
+    """A throwaway kustomization of ``k8s`` with the Galera component.
+
+    kustomize refuses an overlay inside the tree it includes (so not in
+    k8s/), and takes only relative paths (so it is written for its place)."""
+    with tempfile.TemporaryDirectory(prefix="visit-counter-galera-") as overlay:
+        relative = os.path.relpath(k8s.resolve(), overlay)
+        Path(overlay, "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+            "kind: Kustomization\n"
+            f"resources: [{relative}]\n"
+            f"components: [{relative}/components/galera]\n",
+            encoding="utf-8",
+        )
+        yield Path(overlay)
 
 
 def roll_api(run: Deploy) -> None:
@@ -188,8 +226,9 @@ def roll_api(run: Deploy) -> None:
 
 def wait_for_rollouts(run: Deploy) -> None:
     namespace, timeout = ("--namespace", run.namespace), f"--timeout={run.timeout}s"
-    for deployment in ("deployment/db", "deployment/api", "deployment/balancer"):
-        run.runner.run(run.kubectl("rollout", "status", deployment, *namespace, timeout))
+    database = DATABASES[run.database][0]
+    for workload in (database, "deployment/api", "deployment/balancer"):
+        run.runner.run(run.kubectl("rollout", "status", workload, *namespace, timeout))
     run.runner.run(run.kubectl("get", "pods,services", *namespace, "--selector", APP_SELECTOR))
     # Only the rollout's own pods may answer: an old pod keeps serving
     # through its preStop (35 s), and the balancer may reach it for as long
@@ -202,6 +241,18 @@ def wait_for_rollouts(run: Deploy) -> None:
     leaving = [f"pod/{row[0]}" for row in rows if row[1:] != ["<none>"]]
     if leaving:
         run.runner.run(run.kubectl("wait", "--for=delete", *leaving, *namespace, timeout))
+
+
+def remove_other_database(run: Deploy) -> None:
+    """The database not chosen goes, once the API has moved off it."""
+    (other,) = (label for name, (_, label) in DATABASES.items() if name != run.database)
+    selector = f"{APP_SELECTOR},app.kubernetes.io/component={other}"
+    run.runner.run(
+        run.kubectl(
+            "delete", DATABASE_KINDS, "--selector", selector, "--namespace", run.namespace,
+            "--ignore-not-found",
+        )
+    )  # fmt: skip
 
 
 def wait_for_answers(run: Deploy) -> None:
@@ -232,6 +283,7 @@ ACTIONS: tuple[Callable[[Deploy], None], ...] = (
     apply,
     roll_api,
     wait_for_rollouts,
+    remove_other_database,
     wait_for_answers,
 )
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from deploy.commands import KUBECTL
+from deploy.k8s_deploy import galera_overlay
 from tests.utils.manifests import (
     CHECKOV_HINT,
     KOMPOSE_HINT,
@@ -83,3 +84,16 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, kubectl: str) -> Rendered
     path.write_text(result.stdout)
     objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     return Rendered(objects=objects, text=result.stdout, path=path, passwords=passwords)
+
+
+@pytest.fixture(scope="session")
+def rendered_galera(rendered: Rendered, kubectl: str) -> Rendered:
+    """The same k8s/ with the Galera component, rendered through the overlay
+    `invoke k8s-deploy --database galera` applies."""
+    with galera_overlay(rendered.path.parent / "k8s") as overlay:
+        result = run(kubectl, "kustomize", overlay, check=False)
+    assert result.returncode == 0, result.stderr
+    path = rendered.path.parent / "rendered-galera.yaml"
+    path.write_text(result.stdout)
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return Rendered(objects=objects, text=result.stdout, path=path, passwords=rendered.passwords)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from localservers.project import REPO_ROOT
-from tests.utils.manifests import Obj, Rendered
+from tests.utils.manifests import Obj, Rendered, assert_checkov_passes
 from tests.utils.run import run
 
 # The Vagrant VM runs k3s v1.36.4+k3s1.
@@ -25,7 +25,6 @@ RECOMMENDED = {
     "app.kubernetes.io/part-of": "visit-counter",
 }
 # The checkov findings k8s/ suppresses, each with its reason inline.
-ACCEPTED_SKIPS = {"CKV_K8S_15", "CKV_K8S_21", "CKV_K8S_40", "CKV_K8S_43"}
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
 
@@ -466,30 +465,7 @@ def test_database_accepts_connections_from_the_api_only(rendered: Rendered) -> N
 
 
 def test_checkov_passes_with_each_skip_justified(rendered: Rendered, checkov: str) -> None:
-    result = run(
-        checkov, "--file", rendered.path, "--framework", "kubernetes",
-        "--skip-download", "--output", "json",
-        # Offline: no policy download (--skip-download), no guideline mapping.
-        env={"BC_SKIP_MAPPING": "TRUE"},
-        check=False,
-    )  # fmt: skip
-    # checkov exits 0 on a file it could not parse, so the report is checked too.
-    try:
-        report = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"checkov printed no JSON report:\n{result.stdout}\n{result.stderr}")
-    summary = report["summary"]
-    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
-    assert not failed, failed
-    assert result.returncode == 0, result.stderr
-    assert summary["parsing_errors"] == 0
-    assert summary["resource_count"] >= len(rendered.objects)
-    assert summary["passed"] > 100
-    skipped = report["results"]["skipped_checks"]
-    assert {c["check_id"] for c in skipped} <= ACCEPTED_SKIPS
-    for check in skipped:
-        reason = check["check_result"].get("suppress_comment", "")
-        assert len(reason) > 20, f"{check['check_id']} on {check['resource']} lacks a reason"
+    assert_checkov_passes(checkov, rendered)
 
 
 def listed_files(kustomization_file: Path) -> set[Path]:
@@ -505,7 +481,8 @@ def listed_files(kustomization_file: Path) -> set[Path]:
             if path.is_dir()
             else {path}
         )
-    listed |= {(folder / patch["path"]).resolve() for patch in kustomization.get("patches", [])}
+    patches = kustomization.get("patches", [])
+    listed |= {(folder / patch["path"]).resolve() for patch in patches if "path" in patch}
     return listed
 
 
@@ -516,7 +493,9 @@ def test_kubectl_kustomize_is_what_apply_k_applies(rendered: Rendered, kubectl: 
     k8s = (rendered.path.parent / "k8s").resolve()
     top = k8s / "kustomization.yaml"
     on_disk = {p.resolve() for p in k8s.rglob("*.yaml")} - {top}
-    assert listed_files(top) == on_disk
+    # The opt-in database is a Component that an overlay adds (test_galera.py).
+    galera = k8s / "components" / "galera" / "kustomization.yaml"
+    assert listed_files(top) | {galera, *listed_files(galera)} == on_disk
     kustomization = yaml.safe_load(top.read_text())
     [generator] = kustomization["secretGenerator"]
     assert generator["envs"] == ["secret.env"], "users find the passwords in k8s/secret.env"

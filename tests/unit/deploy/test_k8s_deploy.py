@@ -126,6 +126,9 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
         f"{k} get pods --namespace default --selector {API} --no-headers "
         f"--output custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp",
         f"{k} wait --for=delete pod/api-old --namespace default --timeout=300s",
+        f"{k} delete {k8s_deploy.DATABASE_KINDS} --selector "
+        "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=galera "
+        "--namespace default --ignore-not-found",
         f"GET {api.url} until 3 distinct replicas answer (up to 180s)",
     ]
     # The passwords Compose resolved went to the check on stdin.
@@ -315,3 +318,42 @@ def test_a_missing_secret_env_without_compose_is_one_line(repo: Path) -> None:
     assert message.startswith("k8s/secret.env is missing and cannot be written here")
     assert "invoke k8s-gen" in message
     assert not (repo / "k8s" / "secret.env").exists()
+
+
+def test_galera_applies_k8s_with_its_component_and_removes_the_single_database(
+    repo: Path,
+) -> None:
+    cluster = Scripted(
+        {"config --format json": compose_config("user-pw", "root-pw"), "get services": "{}"}
+    )
+    overlays: list[str] = []
+
+    def keep_overlay() -> None:  # it exists only while it is applied
+        argv = shlex.split(cluster.calls[-1][0])
+        overlays.append(Path(argv[argv.index("-k") + 1], "kustomization.yaml").read_text())
+
+    cluster.effects = {" apply -k ": keep_overlay}
+    lines: list[str] = []
+    args = ("--kubeconfig", "kc", "--loader", "none", "--no-build", "--database", "galera")
+    with FakeApi(rotating("api-a", "api-b", "api-c")) as api:
+        deploy(Runner(cluster, say=lines.append), *args, "--url", api.url)
+    k = "kubectl --kubeconfig kc"
+    ran = commands(lines)
+    (applied,) = [line for line in ran if " apply -k " in line]
+    overlay = Path(applied.split()[applied.split().index("-k") + 1])
+    assert overlay.name.startswith("visit-counter-galera-")
+    assert not overlay.exists()
+    k8s = os.path.relpath(repo / "k8s", overlay)
+    assert overlays == [
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        f"resources: [{k8s}]\n"
+        f"components: [{k8s}/components/galera]\n"
+    ]
+    assert f"{k} rollout status statefulset/galera --namespace default --timeout=300s" in ran
+    assert f"{k} rollout status deployment/db --namespace default --timeout=300s" not in ran
+    assert (
+        f"{k} delete {k8s_deploy.DATABASE_KINDS} --selector "
+        "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=db "
+        "--namespace default --ignore-not-found"
+    ) in ran
