@@ -20,18 +20,32 @@ reason class, whether the database answered), goes to the app's metrics.
 ``/readyz`` never queues behind a batch: it checks with a short-lived
 connection of its own, one check at a time however many probes ask.
 
-Every batch is stored with a key of its own (this process's writer id and
-the batch's number, api/table.py), so applying it again is safe: a batch
-whose outcome is unknown (the connection broke after it was sent) is applied
-again, and if it had committed, the key refuses it and the batch only reads.
+DB_HOST may name several servers: the nodes of a Galera cluster. Then every
+batch is stored with a key of its own (this process's writer id and the
+batch's number, api/table.py), so applying it again is safe: a batch whose
+outcome is unknown (the connection broke after it was sent) is applied again
+on another node, and if it had committed, the key refuses it and the batch
+only reads. With one server there is no other to apply it on: the batch
+fails (docs/api.md says a 503 may have been counted), and no key is written.
 
-DB_HOST may name several servers: the nodes of a Galera cluster. Every
-process prefers them in the order given and writes to the first that is a
-synced member of the primary component, so all replicas write to one node
-and certification conflicts stay rare. When that node fails, the batch is
-applied again on the next one (at most one attempt per server), and the
-connection stays there until it breaks; then the order starts afresh. A
-certification conflict (error 1213) never commits, so it is simply retried.
+With several servers, every process prefers them in the order given and
+writes to the first that is a synced member of the primary component, so all
+replicas write to one node and certification conflicts stay rare. When that
+node fails, the batch is applied again on the next one, and the connection
+stays there until it breaks; then the order starts afresh. When every node
+has failed it, those that answered (not synced yet: the group is still
+declaring the lost node gone) are tried again until two DB_CONNECT_TIMEOUTs
+have passed. A certification conflict (error 1213) never commits, so it is
+simply retried.
+
+Galera can lose a transaction it has acknowledged when the node that took it
+is killed (Jepsen's 2026 analysis of MariaDB Galera Cluster 12.1.2 saw it
+with process crashes; so did this project's integration tier, one visit in
+some 6,700). So each process remembers the batches it was told committed in
+the last minutes (at most ``_ACKNOWLEDGED_KEPT``, whose keys it keeps), and
+on every new connection after its first looks their keys up on the new
+server: a batch whose key is missing is applied again. The key makes that
+safe too: if the batch arrives after all, one of the two is refused.
 
 The tables heal: if one is dropped while replicas run, the next statement that
 finds it missing creates it again and runs once more. A statement that failed
@@ -50,8 +64,9 @@ import random
 import select
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from typing import Protocol, TypeAlias, TypeVar
+from typing import NamedTuple, Protocol, TypeAlias, TypeVar
 
 import pymysql
 from pymysql.constants import CLIENT, ER
@@ -64,6 +79,8 @@ from api.table import (
     FORGET_OLD_BATCHES,
     READ_COUNTS,
     RECORD_BATCH,
+    RECORD_VISITS,
+    STORED_BATCHES,
     TABLE_USABLE,
     execute_healing,
 )
@@ -84,6 +101,24 @@ _GALERA_STATE = (
 # A certification conflict or a deadlock (both error 1213) rolls its
 # transaction back: it is run again, this many times at most.
 _CONFLICT_RETRIES = 5
+# With several servers, a batch that every server failed, some with an answer,
+# is tried again on those for this many DB_CONNECT_TIMEOUTs from its first
+# try, a pause between passes: a failover's view change takes a few seconds.
+_FAILOVER_TIMEOUTS = 2
+_FAILOVER_PAUSE = 0.2
+# Acknowledged batches each process remembers, and keeps the keys of, to look
+# for after a failover: a second or more of batches at full speed ...
+_ACKNOWLEDGED_KEPT = 1000
+# ... for this long: far less than FORGET_OLD_BATCHES's hour, so a key that
+# is missing was lost, never forgotten.
+_ACKNOWLEDGED_FOR = 600.0
+
+
+class _Acknowledged(NamedTuple):
+    number: int
+    replica: str
+    visits: int
+    at: float  # time.monotonic()
 
 
 class StoreUnavailable(Exception):
@@ -153,6 +188,8 @@ class MariaDBStore:
         # This process's id as a writer of batches, and its batch numbers.
         self._writer = uuid.uuid4().bytes
         self._batch_numbers = itertools.count(1)
+        self._acknowledged: deque[_Acknowledged] = deque(maxlen=_ACKNOWLEDGED_KEPT)
+        self._connected_before = False
         # Event-loop state: batches in arrival order, keyed by replica (None:
         # a plain read), and the task applying them one after another.
         self._queue: dict[str | None, _Batch] = {}
@@ -181,7 +218,7 @@ class MariaDBStore:
     async def _apply_queue(self) -> None:
         """Apply queued batches, oldest first, one at a time, until none is left.
 
-        A failed batch is never retried, so no visit can be applied twice. The
+        A batch that failed on every server (``_run``) fails its visits. The
         batches queued behind it fail with it: the database just failed within
         the timeout, and waiting another timeout each would double their wait.
         """
@@ -211,21 +248,28 @@ class MariaDBStore:
         """On the database thread: one batch (if any) and one read."""
         if replica is None:
             return self._run(_read_counts)
-        args = (self._writer, number, self._writer, number, replica, visits, visits)
+        if len(self._settings.db_servers) == 1:
+            return self._run(lambda cursor: _record_visits(cursor, replica, visits))
+        result = self._run(lambda cursor: self._record(cursor, number, replica, visits))
+        self._acknowledged.append(_Acknowledged(number, replica, visits, time.monotonic()))
+        return result
 
-        def record(cursor: pymysql.cursors.Cursor) -> Counts:
-            try:
-                execute_healing(cursor, RECORD_BATCH, args)
-            except pymysql.err.IntegrityError as exc:
-                if exc.args[0] != ER.DUP_ENTRY:
-                    raise
-                # Applied before, its answer lost: it counts once, as it is.
-                log.info("batch %d had committed before its connection broke", number)
-                cursor.execute("ROLLBACK")
-                return _read_counts(cursor)
-            return _rows(cursor)
-
-        return self._run(record)
+    def _record(
+        self, cursor: pymysql.cursors.Cursor, number: int, replica: str, visits: int
+    ) -> Counts:
+        # The keys of batches older than every remembered one go with it.
+        keep_from = self._acknowledged[0].number if self._acknowledged else number
+        args = (self._writer, number, self._writer, keep_from, replica, visits, visits)
+        try:
+            execute_healing(cursor, RECORD_BATCH, args)
+        except pymysql.err.IntegrityError as exc:
+            if exc.args[0] != ER.DUP_ENTRY:
+                raise
+            # Applied before, its answer lost: it counts once, as it is.
+            log.info("batch %d had committed before its connection broke", number)
+            cursor.execute("ROLLBACK")
+            return _read_counts(cursor)
+        return _rows(cursor)
 
     async def ping(self) -> None:
         # Concurrent probes share one check; none waits behind a visit batch.
@@ -247,7 +291,7 @@ class MariaDBStore:
     def _check_fresh_connection(self) -> None:
         """On a throwaway thread: connect, check the table (healing it), close."""
         try:
-            connection, _ = self._connect_preferred(tried=set())
+            connection, _ = self._connect_preferred(tried={})
             try:
                 with connection.cursor() as cursor:
                     execute_healing(cursor, TABLE_USABLE)
@@ -269,8 +313,13 @@ class MariaDBStore:
 
     def _run(self, operation: Callable[[pymysql.cursors.Cursor], T]) -> T:
         """Run ``operation`` (safe to run again: see the module's docstring) on
-        the preferred server; if that fails, on the next, once each."""
-        tried: set[int] = set()
+        the preferred server; if that fails, on the next. With several servers,
+        those that answered with an error are tried again, in passes, until
+        ``_FAILOVER_TIMEOUTS`` timeouts have passed since the first try."""
+        servers = len(self._settings.db_servers)
+        # The servers that failed: index -> whether it answered (with an error).
+        tried: dict[int, bool] = {}
+        deadline = time.monotonic() + _FAILOVER_TIMEOUTS * self._settings.db_connect_timeout
         conflicts = 0
         while True:
             try:
@@ -290,34 +339,64 @@ class MariaDBStore:
                     time.sleep(random.uniform(0, 0.005 * conflicts))  # noqa: S311 - not secret
                     continue
                 if self._connection is not None:
-                    tried.add(self._server)
+                    tried[self._server] = answered(exc)
                 # A failed connection may be half-way through a packet: never reuse it.
                 self._discard()
                 self._metrics.database_failed(exc)
                 reason = describe(exc)
-                if len(tried) < len(self._settings.db_servers):
+                if len(tried) < servers:
                     log.warning("database failed: %s; trying the next server", reason)
+                    continue
+                if servers > 1 and any(tried.values()) and time.monotonic() < deadline:
+                    # While the group declares a lost node gone (a view
+                    # change, seconds), the survivors refuse writes: try those
+                    # that answered again. One that did not stays skipped:
+                    # each try of it would cost a whole timeout.
+                    log.warning("database failed: %s; trying the servers that answered", reason)
+                    tried = {index: False for index, answer in tried.items() if not answer}
+                    time.sleep(_FAILOVER_PAUSE)
                     continue
                 log.warning("database unavailable: %s", reason)
                 raise StoreUnavailable(reason) from exc
             self._metrics.database_reached()
             return result
 
-    def _usable_connection(self, tried: set[int]) -> Connection:
+    def _usable_connection(self, tried: dict[int, bool]) -> Connection:
         if self._connection is not None and not is_usable(self._connection):
             self._discard()
         if self._connection is None:
             connection, server = self._connect_preferred(tried)
             try:
                 self._ensure_schema(connection)
-            except BaseException:
+                if self._connected_before and len(self._settings.db_servers) > 1:
+                    self._apply_lost_batches(connection)
+            except BaseException as exc:
                 connection.close()
-                tried.add(server)
+                tried[server] = answered(exc)
                 raise
             self._connection, self._server = connection, server
+            self._connected_before = True
         return self._connection
 
-    def _connect_preferred(self, tried: set[int]) -> tuple[Connection, int]:
+    def _apply_lost_batches(self, connection: Connection) -> None:
+        """Apply again each recently acknowledged batch whose key this server
+        lacks: Galera lost it with the node that took it (module docstring)."""
+        horizon = time.monotonic() - _ACKNOWLEDGED_FOR
+        recent = [batch for batch in self._acknowledged if batch.at >= horizon]
+        if not recent:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(STORED_BATCHES, (self._writer, recent[0].number))
+            stored = {int(number) for (number,) in cursor.fetchall()}
+            for batch in recent:
+                if batch.number not in stored:
+                    log.warning(
+                        "batch %d was acknowledged but is missing here: applying it again",
+                        batch.number,
+                    )
+                    self._record(cursor, batch.number, batch.replica, batch.visits)
+
+    def _connect_preferred(self, tried: dict[int, bool]) -> tuple[Connection, int]:
         """A connection to the first server, in the order given, that is not in
         ``tried`` and takes writes; each one that fails joins ``tried``."""
         servers = self._settings.db_servers
@@ -330,7 +409,7 @@ class MariaDBStore:
                 if len(servers) > 1:
                     _check_takes_writes(connection, f"{host}:{port}")
             except pymysql.Error as exc:
-                tried.add(index)
+                tried[index] = answered(exc)
                 failure = exc
                 continue
             return connection, index
@@ -394,8 +473,20 @@ def is_usable(connection: Connection) -> bool:
     return not poller.poll(0)
 
 
+def answered(error: BaseException) -> bool:
+    """True for an error the server sent; False when it could not be reached
+    or did not answer in time (the client's own codes, 2000 and up)."""
+    code = error.args[0] if isinstance(error, pymysql.Error) and error.args else None
+    return isinstance(code, int) and code < 2000
+
+
 def _rows(cursor: pymysql.cursors.Cursor) -> Counts:
     return [(name, int(count)) for name, count in cursor.fetchall()]
+
+
+def _record_visits(cursor: pymysql.cursors.Cursor, replica: str, visits: int) -> Counts:
+    execute_healing(cursor, RECORD_VISITS, (replica, visits, visits))
+    return _rows(cursor)
 
 
 def _read_counts(cursor: pymysql.cursors.Cursor) -> Counts:

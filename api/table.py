@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS visits (
 # connection broke after it was sent) is applied again with the same key: the
 # key makes the second application fail if the first committed, on this
 # server or, through Galera's certification, on any other. Each batch deletes
-# its writer's older rows, so a live writer keeps one row.
+# the rows of its writer's batches older than those the writer remembers
+# (api/store.py), so a live writer keeps a bounded number of rows.
 BATCHES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS visit_batches (
     writer  BINARY(16) NOT NULL,
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS visit_batches (
 # A batch of N visits (N >= 1) in one transaction with its key, then a read,
 # sent as one multi-statement query: one round trip. The row lock is held
 # only for the transaction, never across the read. Each visit is wholly in
-# exactly one batch. Arguments: writer, seq, writer, seq, replica, N, N.
+# exactly one batch. Arguments: writer, seq, writer, the oldest seq whose row
+# stays, replica, N, N.
 RECORD_BATCH = (
     "START TRANSACTION;"
     " INSERT INTO visit_batches (writer, seq) VALUES (%s, %s);"
@@ -45,6 +47,25 @@ RECORD_BATCH = (
     " ON DUPLICATE KEY UPDATE count = count + %s;"
     " COMMIT;"
     " SELECT replica, count FROM visits ORDER BY first_seen, replica"
+)
+
+# With one server, a batch of N visits is one atomic statement (autocommit),
+# then the read, in one round trip. No key: with one server a batch whose
+# outcome is unknown is never applied again (api/store.py), and the key's two
+# extra row changes per batch would cost the server CPU for nothing.
+# Arguments: replica, N, N.
+RECORD_VISITS = (
+    "INSERT INTO visits (replica, count) VALUES (%s, %s)"
+    " ON DUPLICATE KEY UPDATE count = count + %s;"
+    " SELECT replica, count FROM visits ORDER BY first_seen, replica"
+)
+
+# A writer's stored batch numbers from one on, as of every write the cluster
+# committed before the read (wsrep_sync_wait; a server without Galera ignores
+# it). Arguments: writer, seq.
+STORED_BATCHES = (
+    "SET STATEMENT wsrep_sync_wait = 1 FOR"
+    " SELECT seq FROM visit_batches WHERE writer = %s AND seq >= %s"
 )
 
 # The documented order: replicas in the order they were first seen, ties
