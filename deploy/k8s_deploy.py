@@ -143,7 +143,8 @@ def preflight(run: Deploy) -> None:
 
 def check_credentials(run: Deploy) -> None:
     secret_env = k8s_secret.ensure_secret_env(run.runner, run.repo)
-    k8s_secret.check(run.runner, run.kubectl, run.namespace, secret_env)
+    workload = DATABASES[run.database][0]
+    k8s_secret.check(run.runner, run.kubectl, run.namespace, secret_env, workload)
 
 
 def check_node_ports(run: Deploy) -> None:

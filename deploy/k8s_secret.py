@@ -20,7 +20,6 @@ Standard library only: ``deploy.k8s_deploy`` imports it inside the VM.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -30,7 +29,9 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from deploy import options
 from deploy.commands import Argv, DeployError, Kubectl, Runner, capture, exit_status
+from deploy.options import Option
 
 # Only the passwords are secret (names are ordinary settings). Each one's
 # account: the user's name comes from the db container's MARIADB_USER.
@@ -174,12 +175,16 @@ def ensure_secret_env(runner: Runner, repo: Path) -> Path:
     return path
 
 
-def db_exec(kubectl: Kubectl, flag: str, namespace: str, *command: str) -> Argv:
-    return kubectl("exec", flag, "deploy/db", "-c", "db", "--namespace", namespace, "--", *command)
+def db_exec(kubectl: Kubectl, flag: str, namespace: str, workload: str, *command: str) -> Argv:
+    # Each database's container is named as its workload is (deployment/db: db).
+    container = workload.partition("/")[2]
+    return kubectl(
+        "exec", flag, workload, "-c", container, "--namespace", namespace, "--", *command
+    )
 
 
-def check_command(kubectl: Kubectl, namespace: str) -> Argv:
-    return db_exec(kubectl, "-i", namespace, "sh", "-c", CHECK_SCRIPT)
+def check_command(kubectl: Kubectl, namespace: str, workload: str) -> Argv:
+    return db_exec(kubectl, "-i", namespace, workload, "sh", "-c", CHECK_SCRIPT)
 
 
 def check_stdin(secret: Mapping[str, str]) -> str:
@@ -192,9 +197,11 @@ def parse_check(output: str) -> tuple[str, dict[str, str]]:
     return found.get("user", ""), {key: found[key] for key in SECRET_KEYS if key in found}
 
 
-def refusal(refused: list[str], user: str, kubectl: Kubectl, namespace: str) -> str:
+def refusal(refused: list[str], user: str, kubectl: Kubectl, namespace: str, workload: str) -> str:
     """Which password the database refused, and how to rotate it."""
-    client = shlex.join(db_exec(kubectl, "-it", namespace, "mariadb", "--user=root", "--password"))
+    client = shlex.join(
+        db_exec(kubectl, "-it", namespace, workload, "mariadb", "--user=root", "--password")
+    )
     statements = " ".join(
         f"ALTER USER {ACCOUNTS[key].format(user=user)} IDENTIFIED BY 'NEW';"
         + (" ALTER USER 'root'@'localhost' IDENTIFIED BY 'NEW';" * (key == "DB_ROOT_PASSWORD"))
@@ -209,39 +216,45 @@ def refusal(refused: list[str], user: str, kubectl: Kubectl, namespace: str) -> 
     )
 
 
-def check(runner: Runner, kubectl: Kubectl, namespace: str, secret_env: Path) -> None:
-    ready = kubectl("get", "deployment", "db", "--namespace", namespace, "--ignore-not-found")
+def check(
+    runner: Runner, kubectl: Kubectl, namespace: str, secret_env: Path, workload: str
+) -> None:
+    """Refuse, in one line, a password the running ``workload`` would refuse."""
+    ready = kubectl("get", workload, "--namespace", namespace, "--ignore-not-found")
     ready_replicas = runner.output([*ready, "--output", "jsonpath={.status.readyReplicas}"])
     if not (ready_replicas.strip().isdigit() and int(ready_replicas) > 0):
         runner.note(f"no ready database in namespace {namespace}: no password to check")
         return
     output = runner.output(
-        check_command(kubectl, namespace),
+        check_command(kubectl, namespace, workload),
         stdin=check_stdin(read_secret_env(secret_env)),
         stdin_note="DB_PASSWORD and DB_ROOT_PASSWORD from k8s/secret.env",
     )
     user, results = parse_check(output)
     refused = [key for key in SECRET_KEYS if results.get(key) == "refused"]
     if refused:
-        raise DeployError(refusal(refused, user, kubectl, namespace))
+        raise DeployError(refusal(refused, user, kubectl, namespace, workload))
     if any(results.get(key) != "ok" for key in SECRET_KEYS):
         runner.note("the database did not answer the password check: skipped")
 
 
+OPTIONS = (
+    Option("repo", ".", "the repository root"),
+    Option("env_file", "", "the .env file (default: Compose's own, REPO/.env)"),
+    Option("output", "", "default: REPO/k8s/secret.env"),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m deploy.k8s_secret",
-        description="Write k8s/secret.env (the database passwords) as Compose resolves them.",
-    )
-    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="repository root")
-    parser.add_argument("--env-file", type=Path, help="default: Compose's own (REPO/.env)")
-    parser.add_argument("--output", type=Path, help="default: REPO/k8s/secret.env")
-    args = parser.parse_args(argv)
-    output: Path = args.output or args.repo / "k8s" / "secret.env"
+    description = "Write k8s/secret.env (the database passwords) as Compose resolves them."
+    args = options.parser("python3 -m deploy.k8s_secret", description, OPTIONS).parse_args(argv)
+    repo = Path(args.repo)
+    output = Path(args.output) if args.output else repo / "k8s" / "secret.env"
 
     def write() -> None:
+        env_file = Path(args.env_file) if args.env_file else None
         try:
-            values = secret_values(compose_config(args.repo / "compose.yaml", args.env_file))
+            values = secret_values(compose_config(repo / "compose.yaml", env_file))
         except OSError as exc:
             raise DeployError(str(exc)) from None
         write_secret_env(output, values)

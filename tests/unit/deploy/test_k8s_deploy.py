@@ -70,7 +70,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
             "current-context": "visit-counter-local",
             "config --format json": compose_config("user-pw", "root-pw"),
             "readyReplicas": "1",
-            "exec -i deploy/db": "user visits\nDB_PASSWORD ok\nDB_ROOT_PASSWORD ok\n",
+            "exec -i deployment/db": "user visits\nDB_PASSWORD ok\nDB_ROOT_PASSWORD ok\n",
             "get services": "{}",
             "inspect --format '{{.Id}}' visit-counter-api:dev": "sha256:api\n",
             "inspect --format '{{.Id}}' mariadb:11.8": "sha256:db\n",
@@ -86,7 +86,9 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
     assert survey is not None
     assert survey.replicas == ["api-a", "api-b", "api-c"]
     k = "kubectl --kubeconfig kc"
-    exec_check = shlex.join(k8s_secret.check_command(Kubectl(kubeconfig="kc"), "default"))
+    exec_check = shlex.join(
+        k8s_secret.check_command(Kubectl(kubeconfig="kc"), "default", "deployment/db")
+    )
     api_image, db, lb = "visit-counter-api:dev", "mariadb:11.8", "haproxy:3.0"
     node = "docker exec n1 ctr -n k8s.io"
     annotation = "jsonpath={.spec.template.metadata.annotations.visit-counter\\.dev/image-id}"
@@ -96,7 +98,7 @@ def test_the_deploy_checks_everything_before_it_changes_anything(repo: Path) -> 
         f"{k} config current-context",
         "docker compose --file compose.yaml config --format json",
         "write k8s/secret.env from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
-        f"{k} get deployment db --namespace default --ignore-not-found "
+        f"{k} get deployment/db --namespace default --ignore-not-found "
         "--output 'jsonpath={.status.readyReplicas}'",
         f"{exec_check}  # stdin: DB_PASSWORD and DB_ROOT_PASSWORD from k8s/secret.env",
         f"{k} get services --all-namespaces --output json",
@@ -149,7 +151,7 @@ def test_a_dry_run_prints_the_fresh_install_path_and_changes_nothing(repo: Path)
         f"{k} config view --minify --output 'jsonpath={{..namespace}}'",
         "docker compose --file compose.yaml config --format json",
         "write k8s/secret.env from its DB_PASSWORD and DB_ROOT_PASSWORD (mode 0600)",
-        f"{k} get deployment db --namespace default --ignore-not-found "
+        f"{k} get deployment/db --namespace default --ignore-not-found "
         "--output 'jsonpath={.status.readyReplicas}'",
         f"{k} get services --all-namespaces --output json",
     ]
@@ -195,11 +197,13 @@ def test_a_dry_run_does_not_guess_the_loader_from_a_context_it_did_not_read(repo
     assert not any("docker save" in line or "ctr" in line for line in commands(lines))
 
 
-def deploy_until_refused(repo: Path, answers: dict[str, str | int]) -> tuple[str, Scripted]:
+def deploy_until_refused(
+    repo: Path, answers: dict[str, str | int], *args: str
+) -> tuple[str, Scripted]:
     (repo / "k8s" / "secret.env").write_text(SECRET)
     cluster = Scripted({"current-context": "kind-dev", **answers})
     with pytest.raises(DeployError) as caught:
-        deploy(Runner(cluster))
+        deploy(Runner(cluster), *args)
     message = str(caught.value)
     assert "\n" not in message
     assert "Nothing was changed" in message
@@ -208,19 +212,26 @@ def deploy_until_refused(repo: Path, answers: dict[str, str | int]) -> tuple[str
     return message, cluster
 
 
-def test_a_password_the_running_database_refuses_stops_the_deploy(repo: Path) -> None:
+@pytest.mark.parametrize(
+    ("database", "workload"),
+    [("single", "deployment/db -c db"), ("galera", "statefulset/galera -c galera")],
+)
+def test_a_password_the_running_database_refuses_stops_the_deploy(
+    repo: Path, database: str, workload: str
+) -> None:
     refused = "user visits\nDB_PASSWORD refused\nDB_ROOT_PASSWORD ok\n"
     message, cluster = deploy_until_refused(
-        repo, {"readyReplicas": "1", "exec -i deploy/db": refused}
+        repo, {"readyReplicas": "1", f"exec -i {workload}": refused}, "--database", database
     )
+    assert cluster.ran(f"get {workload.split()[0]} --namespace default")
     assert message.startswith("the running database (namespace default) refuses DB_PASSWORD")
     assert "MariaDB only applies passwords when it initialises an empty volume" in message
     assert (
-        "kubectl exec -it deploy/db -c db --namespace default -- mariadb --user=root --password"
+        f"kubectl exec -it {workload} --namespace default -- mariadb --user=root --password"
     ) in message
     assert "ALTER USER 'visits'@'%' IDENTIFIED BY 'NEW';" in message
     # The passwords went to the check on stdin, and nowhere else.
-    stdins = [stdin for line, stdin in cluster.calls if "exec -i deploy/db" in line]
+    stdins = [stdin for line, stdin in cluster.calls if f"exec -i {workload}" in line]
     assert stdins == ["user-secret-1\nroot-secret-2\n"]
     for line, _ in cluster.calls:
         assert "secret-" not in line
@@ -262,7 +273,7 @@ def test_a_database_that_cannot_answer_skips_the_password_check(
     with pytest.raises(CommandFailed, match="docker build"):  # stop at the first change
         deploy(Runner(cluster, say=said.append), "--loader", "kind")
     assert any(note in line for line in said), said
-    assert cluster.ran("exec -i deploy/db") == (check is not None)
+    assert cluster.ran("exec -i deployment/db") == (check is not None)
 
 
 def test_the_same_image_id_rolls_nothing_and_a_new_one_patches_the_template() -> None:
