@@ -14,10 +14,12 @@ from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import Task, task
 
 import deploy.drill
 import deploy.k8s_deploy
+import deploy.k8s_gen
 from deploy.options import Option, Value, command_line
 from deploy.vagrant import OPTIONS as VAGRANT
 from localservers.project import shell_scripts
@@ -101,13 +103,6 @@ def logs(c: Context, service: str = "", follow: bool = False) -> None:
     c.run(f"docker compose logs{' --follow' if follow else ''} {service}".rstrip(), pty=follow)
 
 
-@task(help={"kompose": "the kompose executable (default: kompose on PATH)"})
-def k8s_gen(c: Context, kompose: str = "kompose") -> None:
-    """Generate k8s/base/ from compose.yaml (kompose) and k8s/secret.env; kustomize patches it."""
-    # deploy/k8s_gen.py holds the logic and prints the kompose command it runs.
-    c.run(f"{PYTHON} -m deploy.k8s_gen --kompose {kompose}")
-
-
 # --- The local cluster: a real Kubernetes, a container per node (cluster/) ---
 
 
@@ -129,7 +124,7 @@ def cluster_down(c: Context) -> None:
 
 
 # --- Any cluster, and the Vagrant VM: the logic and each task's options live in
-# deploy/ (k8s_deploy.py, drill.py, vagrant.py); these tasks only pass them on.
+# deploy/ (k8s_gen.py, k8s_deploy.py, drill.py, vagrant.py); these tasks only pass them on.
 
 
 def module_task(
@@ -152,6 +147,12 @@ def module_task(
     return Task(body, help={o.name: o.help for o in options})
 
 
+k8s_gen = module_task(
+    "k8s_gen",
+    "deploy.k8s_gen",
+    deploy.k8s_gen.OPTIONS,
+    "Generate k8s/base/ from compose.yaml (kompose) and k8s/secret.env; kustomize patches it.",
+)
 k8s_deploy = module_task(
     "k8s_deploy",
     "deploy.k8s_deploy",
@@ -193,6 +194,7 @@ vagrant_drill = module_task(
         "profile": "also record a py-spy profile of one replica during the c=64 load",
         "balancer": "instead: compose.yaml's stack, GET / through HAProxy beside direct (Docker)",
         "original": "also run the original Go server built by bench/build-original.sh at PATH",
+        "database": "galera: instead, the API on three local Galera nodes beside one MariaDB",
     }
 )
 def bench(
@@ -201,10 +203,16 @@ def bench(
     profile: bool = False,
     balancer: bool = False,
     original: str = "",
+    database: str = "single",
 ) -> None:
     """Benchmark: MariaDB + 3 gunicorn replicas under wrk; results in bench/results/."""
+    if database not in ("single", "galera"):
+        raise Exit(f"--database must be single or galera, got {database!r}", code=2)
     if balancer:
         c.run(f"{PYTHON} -m bench.balancer" + " --quick" * quick)
+        return
+    if database == "galera":
+        c.run(f"{PYTHON} -m bench.galera" + " --quick" * quick)
         return
     flags = ["--quick"] * quick + ["--profile"] * profile
     flags += ["--original", original] if original else []

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -24,9 +23,10 @@ from pathlib import Path
 
 import yaml
 
-from deploy import k8s_secret
+from deploy import k8s_secret, options
 from deploy.commands import KUBECTL, DeployError, capture, exit_status, find_tool
 from deploy.k8s_base import Obj, base_objects, check_rendered
+from deploy.options import Option
 
 KOMPOSE_VERSION = "1.38.0"
 KOMPOSE_INSTALL = "sudo bash ci/install-kompose.sh"
@@ -200,20 +200,22 @@ def generate(
     return [*(f"{BASE}/{name}" for name in sorted(files)), SECRET_ENV_FILE]
 
 
+OPTIONS = (
+    Option("kompose", "kompose", "the kompose executable (default: kompose on PATH)"),
+    Option("kubectl", "kubectl", "the kubectl executable (it runs kustomize)"),
+    Option("repo", ".", "the repository root"),
+    Option("out", "", "the k8s/ directory (default: REPO/k8s)"),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m deploy.k8s_gen", description="Generate k8s/base/ from compose.yaml."
-    )
-    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="repository root")
-    parser.add_argument("--kompose", default="kompose", help="kompose executable")
-    parser.add_argument("--kubectl", default="kubectl", help="kubectl executable (kustomize)")
-    parser.add_argument("--out", type=Path, help="the k8s/ directory (default: REPO/k8s)")
-    args = parser.parse_args(argv)
+    description = "Generate k8s/base/ from compose.yaml."
+    args = options.parser("python -m deploy.k8s_gen", description, OPTIONS).parse_args(argv)
+    out = Path(args.out) if args.out else None
 
     def generate_and_report() -> None:
-        written = generate(args.repo.resolve(), args.kompose, args.kubectl, args.out)
-        out = args.out or Path("k8s")
-        print(f"k8s-gen: wrote {', '.join(str(out / name) for name in written)}")
+        written = generate(Path(args.repo).resolve(), args.kompose, args.kubectl, out)
+        print(f"k8s-gen: wrote {', '.join(str((out or Path('k8s')) / name) for name in written)}")
 
     return exit_status("k8s-gen", generate_and_report)
 

@@ -166,3 +166,28 @@ def test_a_missing_original_is_one_line(tmp_path: Path) -> None:
         f"bench: --original {tmp_path / 'nothing'}: no executable there; "
         "build it with bench/build-original.sh (docs/performance.md)"
     ]
+
+
+def test_quick_galera_bench_reports_both_databases_with_exact_counts(tmp_path: Path) -> None:
+    require_tool("wrk", "Debian: apt-get install wrk")
+    results = tmp_path / "results"
+
+    completed = run(
+        sys.executable, "-m", "bench.galera", "--quick", "--results", results, check=False
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads((results / "galera.json").read_text())
+    assert report["exact"] is True
+    assert report["errors"] == 0
+    assert set(report["median"]) == {"single", "galera"}
+    for figures in report["median"].values():
+        assert figures["requests_per_second"] > 0
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+        assert figures["cores: database (mariadbd)"] > 0
+    assert math.isclose(
+        report["ratio"],
+        report["median"]["galera"]["requests_per_second"]
+        / report["median"]["single"]["requests_per_second"],
+    )
+    assert "galera / single:" in (results / "galera.md").read_text()

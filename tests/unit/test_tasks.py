@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import tasks
-from deploy import drill, k8s_deploy, vagrant
+from deploy import drill, k8s_deploy, k8s_gen, vagrant
 from deploy.options import Option
 from localservers.project import REPO_ROOT
 from tests.utils.run import Completed, run
@@ -184,6 +184,7 @@ def test_an_unknown_drill_stops_k8s_drill_with_one_line(tripwire: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "declared"),
     [
+        ("k8s-gen", k8s_gen.OPTIONS),
         ("k8s-deploy", k8s_deploy.OPTIONS),
         ("k8s-drill", drill.OPTIONS),
         ("vagrant-deploy", vagrant.OPTIONS["deploy"]),
