@@ -163,3 +163,13 @@ def failed_but_one_in_flight(samples: list[Sample], killed_at: float) -> list[Sa
     failures = failed(samples)
     died = [s for s in failures if s.status == 502 and 0 <= s.at - killed_at <= IN_FLIGHT_FOR]
     return [s for s in failures if s is not died[0]] if died else failures
+
+
+def database_log(cluster: Cluster, since: str = "10m") -> str:
+    """What the API's pods logged about the database lately (each line
+    prefixed with its pod): the story behind a drill's failed request."""
+    logs = cluster.kubectl(
+        "logs", "-n", NAMESPACE, "-l", API_SELECTOR, "--since", since, "--prefix",
+        "--max-log-requests", "10", "--tail", "-1", check=False,
+    )  # fmt: skip
+    return "\n".join(line for line in logs.splitlines() if "database" in line or "batch" in line)

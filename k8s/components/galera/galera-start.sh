@@ -22,6 +22,7 @@ readonly DATADIR=/var/lib/mysql
 readonly POSITION_PORT=4569
 readonly SERVICE=${GALERA_SERVICE:?the headless Service\'s name}
 readonly REPLICAS=${GALERA_REPLICAS:?the StatefulSet\'s replicas}
+readonly POD_IP=${GALERA_POD_IP:?the pod\'s address}
 readonly NAME=${HOSTNAME}
 readonly ORDINAL=${NAME##*-}
 readonly SET=${NAME%-*}
@@ -66,16 +67,29 @@ local_position() {
     echo "$seqno"
 }
 
-# Start mariadbd through the image's entrypoint; never returns.
+# Start mariadbd through the image's entrypoint; never returns. The node's
+# address is its pod's IP, not its DNS name: a replaced pod has a new IP while
+# DNS may give out the old one for 30 s, and a state transfer's listener
+# cannot bind to an address the pod no longer has.
 start_server() {
     exec docker-entrypoint.sh mariadbd \
         "--wsrep-node-name=${NAME}" \
-        "--wsrep-node-address=${NAME}.${SERVICE}" \
+        "--wsrep-node-address=${POD_IP}" \
         "--wsrep-cluster-address=gcomm://$(peers | paste -sd,)" \
         "$@"
 }
 
+# A state transfer's scripts keep their pid files in the data dir, and leave
+# them there when their container dies. In a new container the same small pid
+# numbers come round again: wsrep_sst_common would find one of them alive, wait
+# 30 s for it and fail, and the node would never join again. Nothing from an
+# earlier container can be running in this one.
+forget_stale_transfers() {
+    rm -f "$DATADIR/wsrep_sst.pid" "$DATADIR/rsync_sst.pid"
+}
+
 main() {
+    forget_stale_transfers
     if some_node_serves; then
         start_server
     fi
