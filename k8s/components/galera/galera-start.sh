@@ -49,33 +49,54 @@ some_node_serves() {
     return 1
 }
 
+readonly RECOVER_LOG=/tmp/wsrep-recover.log
+
+# After a crash grastate.dat holds no position (seqno -1); InnoDB has it, and
+# `mariadbd --wsrep-recover` reads it. Prints "uuid:seqno", or nothing when no
+# crash hid the position (no data dir yet, or a clean shutdown). Run once per
+# container: the log is removed when the container starts (main).
+crash_position() {
+    [[ -f $DATADIR/grastate.dat ]] || return 0
+    local seqno
+    seqno=$(sed -n 's/^seqno:[[:space:]]*//p' "$DATADIR/grastate.dat")
+    [[ $seqno == "-1" || -z $seqno ]] || return 0
+    if [[ ! -f $RECOVER_LOG ]]; then
+        mariadbd --wsrep-recover --log-error="$RECOVER_LOG" >/dev/null 2>&1 || true
+    fi
+    sed -n 's/.*WSREP: Recovered position: \([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' "$RECOVER_LOG" |
+        tail -n 1
+}
+
 # This node's last committed seqno; -1 for an empty data dir.
 local_position() {
-    local seqno recovered
-    if [[ ! -f $DATADIR/grastate.dat ]]; then
+    local recovered
+    recovered=$(crash_position)
+    if [[ -n $recovered ]]; then
+        echo "${recovered##*:}"
+    elif [[ -f $DATADIR/grastate.dat ]]; then
+        sed -n 's/^seqno:[[:space:]]*//p' "$DATADIR/grastate.dat"
+    else
         echo -1
-        return
     fi
-    seqno=$(sed -n 's/^seqno:[[:space:]]*//p' "$DATADIR/grastate.dat")
-    if [[ $seqno == "-1" || -z $seqno ]]; then
-        # A crash left no position in grastate.dat: InnoDB has it.
-        mariadbd --wsrep-recover --log-error=/tmp/wsrep-recover.log >/dev/null 2>&1 || true
-        recovered=$(sed -n 's/.*WSREP: Recovered position: [^:]*:\(-\{0,1\}[0-9]*\).*/\1/p' \
-            /tmp/wsrep-recover.log | tail -n 1)
-        seqno=${recovered:--1}
-    fi
-    echo "$seqno"
 }
 
 # Start mariadbd through the image's entrypoint; never returns. The node's
 # address is its pod's IP, not its DNS name: a replaced pod has a new IP while
 # DNS may give out the old one for 30 s, and a state transfer's listener
 # cannot bind to an address the pod no longer has.
+#
+# After a crash the recovered position goes with it (--wsrep-start-position,
+# as mysqld_safe does): without it the node would ask for a full state
+# transfer, and rsync's donor takes no writes while it copies; with it the
+# node asks for the writes it lacks (IST), which blocks no one.
 start_server() {
+    local recovered
+    recovered=$(crash_position)
     exec docker-entrypoint.sh mariadbd \
         "--wsrep-node-name=${NAME}" \
         "--wsrep-node-address=${POD_IP}" \
         "--wsrep-cluster-address=gcomm://$(peers | paste -sd,)" \
+        ${recovered:+"--wsrep-start-position=${recovered}"} \
         "$@"
 }
 
@@ -90,6 +111,7 @@ forget_stale_transfers() {
 
 main() {
     forget_stale_transfers
+    rm -f "$RECOVER_LOG"
     if some_node_serves; then
         start_server
     fi
