@@ -36,6 +36,10 @@ peers() {
     done
 }
 
+cluster_address() {
+    echo "gcomm://$(peers | paste -sd,)"
+}
+
 # True when some other node answers on its SQL port.
 some_node_serves() {
     local peer
@@ -61,10 +65,18 @@ crash_position() {
     seqno=$(sed -n 's/^seqno:[[:space:]]*//p' "$DATADIR/grastate.dat")
     [[ $seqno == "-1" || -z $seqno ]] || return 0
     if [[ ! -f $RECOVER_LOG ]]; then
-        mariadbd --wsrep-recover --log-error="$RECOVER_LOG" >/dev/null 2>&1 || true
+        # The cluster's address as well: without one, mariadbd refuses to
+        # start at all with rsync as its state transfer method.
+        mariadbd --wsrep-recover "--wsrep-cluster-address=$(cluster_address)" \
+            >"$RECOVER_LOG" 2>&1 || true
     fi
-    sed -n 's/.*WSREP: Recovered position: \([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' "$RECOVER_LOG" |
-        tail -n 1
+    local position
+    position=$(sed -n 's/.*WSREP: Recovered position: \([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' \
+        "$RECOVER_LOG" | tail -n 1)
+    if [[ -z $position ]]; then
+        log "no position recovered after a crash: $(tail -n 3 "$RECOVER_LOG" | tr '\n' ' ')"
+    fi
+    echo "$position"
 }
 
 # This node's last committed seqno; -1 for an empty data dir.
@@ -95,7 +107,7 @@ start_server() {
     exec docker-entrypoint.sh mariadbd \
         "--wsrep-node-name=${NAME}" \
         "--wsrep-node-address=${POD_IP}" \
-        "--wsrep-cluster-address=gcomm://$(peers | paste -sd,)" \
+        "--wsrep-cluster-address=$(cluster_address)" \
         ${recovered:+"--wsrep-start-position=${recovered}"} \
         "$@"
 }
