@@ -33,10 +33,13 @@ writes to the first that is a synced member of the primary component, so all
 replicas write to one node and certification conflicts stay rare. When that
 node fails, the batch is applied again on the next one, and the connection
 stays there until it breaks; then the order starts afresh. When every node
-has failed it, those that answered (not synced yet: the group is still
-declaring the lost node gone) are tried again until two DB_CONNECT_TIMEOUTs
-have passed. A certification conflict (error 1213) never commits, so it is
-simply retried.
+has failed it, those worth another try are tried again until two
+DB_CONNECT_TIMEOUTs have passed: those that answered (not synced yet: the
+group is still declaring the lost node gone), that failed at once (refused),
+or that took a new connection and then stalled (a view change or a state
+transfer holds commits for seconds). Only a server that could not be reached
+within a timeout is skipped: each try of it would cost another. A
+certification conflict (error 1213) never commits, so it is simply retried.
 
 Galera can lose a transaction it has acknowledged when the node that took it
 is killed (Jepsen's 2026 analysis of MariaDB Galera Cluster 12.1.2 saw it
@@ -314,16 +317,19 @@ class MariaDBStore:
     def _run(self, operation: Callable[[pymysql.cursors.Cursor], T]) -> T:
         """Run ``operation`` (safe to run again: see the module's docstring) on
         the preferred server; if that fails, on the next. With several servers,
-        those that answered with an error are tried again, in passes, until
-        ``_FAILOVER_TIMEOUTS`` timeouts have passed since the first try."""
+        those worth another try (module docstring) are tried again, in passes,
+        until ``_FAILOVER_TIMEOUTS`` timeouts have passed since the first try."""
         servers = len(self._settings.db_servers)
-        # The servers that failed: index -> whether it answered (with an error).
+        # The servers that failed: index -> whether it is worth another try.
         tried: dict[int, bool] = {}
         deadline = time.monotonic() + _FAILOVER_TIMEOUTS * self._settings.db_connect_timeout
         conflicts = 0
         while True:
+            fresh = False
             try:
+                held = self._connection
                 connection = self._usable_connection(tried)
+                fresh = connection is not held
                 with connection.cursor() as cursor:
                     result = operation(cursor)
             except pymysql.Error as exc:
@@ -339,7 +345,10 @@ class MariaDBStore:
                     time.sleep(random.uniform(0, 0.005 * conflicts))  # noqa: S311 - not secret
                     continue
                 if self._connection is not None:
-                    tried[self._server] = answered(exc)
+                    # A connection opened for this try was answered (and the
+                    # node said it takes writes): a statement that then failed
+                    # met a live node, held up for a moment.
+                    tried[self._server] = answered(exc) or fresh
                 # A failed connection may be half-way through a packet: never reuse it.
                 self._discard()
                 self._metrics.database_failed(exc)
@@ -349,9 +358,9 @@ class MariaDBStore:
                     continue
                 if servers > 1 and any(tried.values()) and time.monotonic() < deadline:
                     # While the group declares a lost node gone (a view
-                    # change, seconds), the survivors refuse writes: try those
-                    # that answered again. One that did not stays skipped:
-                    # each try of it would cost a whole timeout.
+                    # change, seconds), the survivors refuse or hold writes:
+                    # try again those worth it. One that could not be reached
+                    # stays skipped: each try of it would cost a whole timeout.
                     log.warning("database failed: %s; trying the servers that answered", reason)
                     tried = {index: False for index, answer in tried.items() if not answer}
                     time.sleep(_FAILOVER_PAUSE)
@@ -370,9 +379,10 @@ class MariaDBStore:
                 self._ensure_schema(connection)
                 if self._connected_before and len(self._settings.db_servers) > 1:
                     self._apply_lost_batches(connection)
-            except BaseException as exc:
+            except BaseException:
                 connection.close()
-                tried[server] = answered(exc)
+                # It answered the handshake and took writes a moment ago.
+                tried[server] = True
                 raise
             self._connection, self._server = connection, server
             self._connected_before = True
@@ -404,12 +414,15 @@ class MariaDBStore:
         for index, (host, port) in enumerate(servers):
             if index in tried:
                 continue
+            started = time.monotonic()
             try:
                 connection = self._open_connection(host, port)
                 if len(servers) > 1:
                     _check_takes_writes(connection, f"{host}:{port}")
             except pymysql.Error as exc:
-                tried[index] = answered(exc)
+                # Worth another try unless it cost a timeout to find out.
+                quick = time.monotonic() - started < self._settings.db_connect_timeout / 2
+                tried[index] = answered(exc) or quick
                 failure = exc
                 continue
             return connection, index
