@@ -361,8 +361,8 @@ class MariaDBStore:
                     # change, seconds), the survivors refuse or hold writes:
                     # try again those worth it. One that could not be reached
                     # stays skipped: each try of it would cost a whole timeout.
-                    log.warning("database failed: %s; trying the servers that answered", reason)
-                    tried = {index: False for index, answer in tried.items() if not answer}
+                    log.warning("database failed: %s; trying again the servers worth it", reason)
+                    tried = {index: False for index, worth in tried.items() if not worth}
                     time.sleep(_FAILOVER_PAUSE)
                     continue
                 log.warning("database unavailable: %s", reason)

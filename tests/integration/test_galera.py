@@ -235,4 +235,4 @@ def test_a_batch_waits_for_a_node_to_take_writes_again(
     assert answer.status == 200, answer
     assert answer.json()["visits"] == {"wait": 2}
     assert waited >= 0.9
-    assert "trying the servers that answered" in replica.log_path.read_text()
+    assert "trying again the servers worth it" in replica.log_path.read_text()
