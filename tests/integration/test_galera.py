@@ -176,6 +176,77 @@ def test_a_certification_conflict_is_retried_and_counts_once(
     assert "trying the next server" not in log
 
 
+@contextmanager
+def row_locked(node: GaleraNode) -> Iterator[None]:
+    """While inside, a transaction on ``node`` holds every row lock of ``visits``."""
+    holder = pymysql.connect(unix_socket=str(node.socket), user="root", database=DATABASE)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("START TRANSACTION")
+            cursor.execute("SELECT count FROM visits FOR UPDATE")
+        yield
+    finally:
+        holder.close()
+
+
+@contextmanager
+def sync_wait_stalled(node: GaleraNode, committer: GaleraNode) -> Iterator[None]:
+    """While inside, a read on ``node`` with ``wsrep_sync_wait`` waits: a
+    write committed on ``committer`` is one ``node`` cannot apply yet."""
+    with applier_held(node):
+        committer.sql(
+            "SET SESSION wsrep_sync_wait = 3; UPDATE held SET n = n + 1 WHERE id = 1", DATABASE
+        )
+        yield
+
+
+@pytest.mark.parametrize("failure", ["refused", "stalled-batch", "stalled-lookup"])
+def test_a_node_worth_another_try_is_tried_again(
+    galera: GaleraCluster, start_replicas: ReplicaFactory, failure: str
+) -> None:
+    # A view change, as the API meets it: the connection it held breaks, and
+    # the next node fails too, for a moment, in a way that says it is alive:
+    # it refuses at once (restarting), or it takes a new connection, says it
+    # takes writes, then holds it past the read timeout, in the batch (here a
+    # row lock) or in the look-up of lost batches before it (wsrep_sync_wait).
+    # Every server has failed, but that one is tried again while time is left.
+    first, second, committer = galera.nodes
+    cutting = CuttingProxy(first.port)
+    restarting = CuttingProxy(second.port, listening=failure != "refused")
+    try:
+        db_host = f"{cutting.address},{restarting.address}"
+        # One worker: the connection the proxy breaks is the one the next visit uses.
+        (replica,) = start_on(start_replicas, galera, db_host, "again", WEB_CONCURRENCY="1")
+        assert request(f"{replica.url}/").status == 200
+        with ThreadPoolExecutor(1) as pool, ExitStack() as held:
+            if failure == "refused":
+                held.callback(restarting.listen)
+            elif failure == "stalled-batch":
+                held.enter_context(row_locked(second))
+            else:
+                held.enter_context(sync_wait_stalled(second, committer))
+            cutting.arm(BATCH_MARKER, forward=False)
+            answering = pool.submit(request, f"{replica.url}/", accept="application/json")
+            wait_until(
+                lambda: "trying again the servers worth it" in replica.log_path.read_text(),
+                10,
+                "the replica trying the second server again",
+            )
+            held.close()  # the second server recovers
+            answer = answering.result()
+    finally:
+        cutting.close()
+        restarting.close()
+
+    assert cutting.cut.is_set()
+    assert answer.status == 200, answer
+    assert answer.json()["visits"] == {"again": 2}
+    assert galera.counts(DATABASE) == {"again": 2}
+    # A stalled batch commits once released, and its key refuses the retry.
+    committed_before = "had committed before its connection broke" in replica.log_path.read_text()
+    assert committed_before is (failure == "stalled-batch")
+
+
 def test_an_acknowledged_batch_galera_lost_is_applied_again(
     galera: GaleraCluster, start_replicas: ReplicaFactory
 ) -> None:

@@ -21,16 +21,24 @@ _CHUNK = 65536
 
 
 class CuttingProxy:
-    def __init__(self, upstream_port: int) -> None:
+    """Not ``listening`` at first, its port refuses connections at once (as a
+    server that is restarting does) until :meth:`listen`."""
+
+    def __init__(self, upstream_port: int, *, listening: bool = True) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.port = free_port()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener: socket.socket | None = None
         self._lock = threading.Lock()
         self._marker: bytes | None = None
         self._forward = False
         self.cut = threading.Event()  # set once the armed cut has happened
         self._closing = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        if listening:
+            self.listen()
+
+    def listen(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
 
     @property
     def address(self) -> str:
@@ -45,12 +53,13 @@ class CuttingProxy:
 
     def close(self) -> None:
         self._closing = True
-        self._listener.close()
+        if self._listener is not None:
+            self._listener.close()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while not self._closing:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             try:
