@@ -25,6 +25,7 @@ from tests.utils.cluster import (
     deploy,
     failed,
     failed_but_one_in_flight,
+    restarts,
 )
 from tests.utils.run import run
 
@@ -124,11 +125,6 @@ def test_three_synced_nodes_one_per_node_and_the_api_on_them(
     )["items"]
 
 
-def restarts(cluster: Cluster, pod: str) -> int:
-    statuses = cluster.json("get", "pod", pod, "-n", NAMESPACE)["status"]["containerStatuses"]
-    return sum(int(status["restartCount"]) for status in statuses)
-
-
 def test_the_writers_pod_deleted_fails_no_request(cluster: Cluster, galera: Survey) -> None:
     pod = writer(cluster)
     # What a container killed during a state transfer leaves in the data dir:
@@ -142,7 +138,7 @@ def test_the_writers_pod_deleted_fails_no_request(cluster: Cluster, galera: Surv
     assert_none_failed(cluster, failed(samples))
     assert stored == sum(s.status == 200 for s in samples), "a visit was lost or doubled"
     # The new pod (a new IP; DNS may still give out the old one) joined at once.
-    assert restarts(cluster, pod) == 0
+    assert restarts(cluster.json("get", "pod", pod, "-n", NAMESPACE)) == 0
 
 
 def test_the_writers_server_killed_fails_no_request(cluster: Cluster, galera: Survey) -> None:

@@ -107,13 +107,15 @@ def cluster_answers() -> bool:
     return probe.returncode == 0
 
 
+def restarts(pod: dict[str, Any]) -> int:
+    """How many times the pod's containers were restarted, together."""
+    containers = pod["status"].get("containerStatuses") or []
+    return sum(int(container["restartCount"]) for container in containers)
+
+
 def api_restarts(cluster: Cluster) -> dict[str, int]:
     """Each API pod's container restart count."""
-    restarts = {}
-    for pod in cluster.api_pods():
-        containers = pod["status"].get("containerStatuses") or []
-        restarts[pod["metadata"]["name"]] = sum(int(c["restartCount"]) for c in containers)
-    return restarts
+    return {pod["metadata"]["name"]: restarts(pod) for pod in cluster.api_pods()}
 
 
 def secret_values() -> dict[str, str]:
