@@ -8,6 +8,7 @@ count. The single database is deployed again afterwards."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -31,6 +32,8 @@ from tests.utils.run import run
 
 GALERA = "app.kubernetes.io/name=visit-counter,app.kubernetes.io/component=galera"
 PODS = ("galera-0", "galera-1", "galera-2")
+# The cluster id a node asks a state transfer for when it knows no position.
+NO_POSITION = "00000000-0000-0000-0000-000000000000"
 # From the moment every database pod was deleted to all three synced again.
 RECOVERS_WITHIN = 240
 
@@ -145,15 +148,30 @@ def test_the_writers_server_killed_fails_no_request(cluster: Cluster, galera: Su
     pod = writer(cluster)
     node = cluster.nodes[cluster.node_of(pod)]
 
+    def pod_restarts() -> int:
+        return restarts(cluster.json("get", "pod", pod, "-n", NAMESPACE))
+
+    killed_at = pod_restarts()
+
     def kill() -> None:
         # From the node: in the pod, mariadbd is PID 1, which ignores signals
         # from its own PID namespace.
         run("docker", "exec", node, "pkill", "-KILL", "-f", f"wsrep-node-name={pod}")
+        # Until the container runs again (the pod looks ready until the
+        # kubelet sees it gone), so the poller also covers its rejoining.
+        wait_until(lambda: pod_restarts() > killed_at, 60, f"{pod}'s container restarting")
 
     samples, stored = drill(cluster, kill)
     assert samples
     assert_none_failed(cluster, failed(samples))
     assert stored == sum(s.status == 200 for s in samples), "a visit was lost or doubled"
+    # It came back from the position it recovered: with the writes it lacked
+    # (IST), or none if the group committed nothing meanwhile; never by a
+    # full copy, whose donor would take no writes while it lasts.
+    log = cluster.kubectl("logs", pod, "-n", NAMESPACE, "-c", "galera")
+    assert re.search(r"starting from the recovered position [0-9a-f-]{36}:\d+", log), log[-3000:]
+    transfers = re.findall(r"IST uuid:(\S+) f: (\d+)", log)
+    assert all(uuid != NO_POSITION and int(first) > 0 for uuid, first in transfers), transfers
 
 
 def test_the_writers_machine_killed_fails_no_request(cluster: Cluster, galera: Survey) -> None:

@@ -104,6 +104,9 @@ local_position() {
 start_server() {
     local recovered
     recovered=$(crash_position)
+    if [[ -n $recovered ]]; then
+        log "after a crash: starting from the recovered position ${recovered}"
+    fi
     exec docker-entrypoint.sh mariadbd \
         "--wsrep-node-name=${NAME}" \
         "--wsrep-node-address=${POD_IP}" \
